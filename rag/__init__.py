@@ -1,0 +1,29 @@
+"""Question answering over news articles with verified citations.
+
+Public names: :class:`KnowledgeBase`, :class:`Config`, :class:`Filters`, the shared types
+and the exception hierarchy. Importing this package loads no model.
+"""
+
+from .config import Config
+from .errors import (
+    ConfigError,
+    EmptyCorpusError,
+    IndexCorruptError,
+    IndexLockedError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    IngestError,
+    ModelNotFoundError,
+    QueryError,
+    RagError,
+)
+from .kb import KnowledgeBase
+from .retrieve import Filters
+from .types import Answer, Chunk, Citation, Document, Hit, IngestReport, Skipped
+
+__all__ = [
+    "Answer", "Chunk", "Citation", "Config", "ConfigError", "Document", "EmptyCorpusError", "Filters", "Hit",
+    "IndexCorruptError", "IndexLockedError", "IndexMismatchError", "IndexNotFoundError", "IngestError",
+    "IngestReport", "KnowledgeBase", "ModelNotFoundError", "QueryError", "RagError", "Skipped",
+]
+__version__ = "0.1.0"

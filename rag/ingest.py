@@ -1,0 +1,229 @@
+"""Ingestion: files and folders in, cleaned :class:`Document` objects out.
+
+Reads ``.txt``, ``.md``, ``.html``/``.htm`` (main text extracted with trafilatura) and
+``.json``/``.jsonl`` records (``text`` or ``body``, plus optional ``id``, ``title``,
+``date``/``published_at``, ``source``, ``url``, ``author``). A file that cannot be read
+is reported as :class:`~rag.types.Skipped` with the reason, and the rest of the batch
+goes on. It does not chunk, embed or deduplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from .clean import clean_article, parse_date
+from .errors import EmptyCorpusError, IngestError
+from .normalize import normalize_text
+from .types import Document, Skipped
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+HTML_SUFFIXES = {".html", ".htm"}
+JSON_SUFFIXES = {".json", ".jsonl", ".ndjson"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES
+MAX_JSON_DEPTH = 32
+_ID_SAFE = re.compile(r"[^\w.\-:]+")
+
+
+def decode_bytes(data: bytes, source: str) -> str:
+    """Decode file bytes to text: UTF-8 (with or without BOM), UTF-16 with BOM, or a detected encoding.
+
+    Raises :class:`IngestError` for binary content or undecodable bytes.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as e:
+            raise IngestError(source, f"invalid UTF-16 text ({e.reason} at byte {e.start})") from e
+    if b"\x00" in data[:8192]:
+        raise IngestError(source, "looks like a binary file (contains NUL bytes), not text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data).best()
+        if best is None or best.encoding is None:
+            raise IngestError(source, f"not valid UTF-8 (byte {e.start}) and no other encoding fits") from e
+        text = str(best)
+    controls = sum(1 for ch in text[:20000] if ord(ch) < 32 and ch not in "\n\r\t\f")
+    if text and controls / min(len(text), 20000) > 0.05:
+        raise IngestError(source, "looks like a binary file (many control characters), not text")
+    return text
+
+
+def _safe_id(value: Any, source: str) -> str:
+    doc_id = _ID_SAFE.sub("_", normalize_text(str(value))).strip("_")
+    if not doc_id:
+        raise IngestError(source, f"record id {value!r} is empty after removing unsafe characters")
+    return doc_id[:200]
+
+
+def make_document(raw_text: str, doc_id: str, source_name: str, meta: dict[str, Any] | None = None,
+                  path: str = "") -> Document:
+    """Clean ``raw_text`` and build a :class:`Document`; explicit metadata wins over detected."""
+    meta = meta or {}
+    cleaned = clean_article(raw_text, title=normalize_text(str(meta.get("title") or "")))
+    if not cleaned.text.strip():
+        raise IngestError(source_name, "no article text left after cleaning (empty or only boilerplate)")
+    raw_date = str(meta.get("date") or meta.get("published_at") or "")
+    return Document(
+        doc_id=doc_id,
+        text=cleaned.text,
+        title=cleaned.title,
+        date=(parse_date(raw_date) or raw_date[:10]) if raw_date else cleaned.date,
+        source=normalize_text(str(meta.get("source") or "")),
+        url=normalize_text(str(meta.get("url") or "")),
+        author=normalize_text(str(meta.get("author") or "")) or cleaned.author,
+        path=path,
+    )
+
+
+def _json_depth(value: Any, limit: int) -> int:
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def _parse_json(text: str, source: str) -> Any:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise IngestError(source, f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from e
+    except RecursionError as e:
+        raise IngestError(source, f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from e
+    if _json_depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise IngestError(source, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def _record_document(record: Any, source: str, fallback_id: str, path: str) -> Document:
+    if not isinstance(record, dict):
+        raise IngestError(source, f"record is a JSON {type(record).__name__}, expected an object")
+    body = record.get("text", record.get("body"))
+    if not isinstance(body, str) or not body.strip():
+        raise IngestError(source, "record has no non-empty 'text' or 'body' string field")
+    doc_id = _safe_id(record["id"], source) if record.get("id") not in (None, "") else fallback_id
+    return make_document(body, doc_id, source, record, path)
+
+
+def _read_json_records(text: str, path: Path, suffix: str) -> Iterator[Document | Skipped]:
+    stem = _safe_id(path.stem, str(path))
+    if suffix == ".json":
+        value = _parse_json(text, str(path))
+        if isinstance(value, dict) and not any(k in value for k in ("text", "body")):
+            value = value.get("articles", value.get("documents", value))
+        records = value if isinstance(value, list) else [value]
+        for i, record in enumerate(records):
+            source = f"{path} record {i + 1}"
+            try:
+                yield _record_document(record, source, stem if len(records) == 1 else f"{stem}-{i + 1}", str(path))
+            except IngestError as e:
+                yield Skipped(e.source, e.reason)
+        return
+    for line_no, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        source = f"{path} line {line_no}"
+        try:
+            yield _record_document(_parse_json(line, source), source, f"{stem}-{line_no}", str(path))
+        except IngestError as e:
+            yield Skipped(e.source, e.reason)
+
+
+def _html_document(text: str, path: Path) -> Document:
+    import trafilatura
+
+    extracted = trafilatura.bare_extraction(text, include_comments=False, include_tables=False,
+                                            with_metadata=True)
+    if extracted is None or not (extracted.text or "").strip():
+        raise IngestError(str(path), "no article text found in the HTML")
+    meta = {"title": extracted.title or "", "date": extracted.date or "", "author": extracted.author or "",
+            "source": extracted.sitename or "", "url": extracted.url or ""}
+    return make_document(extracted.text, _safe_id(path.stem, str(path)), str(path), meta, str(path))
+
+
+def read_file(path: Path, max_bytes: int) -> Iterator[Document | Skipped]:
+    """Yield the documents of one file, or :class:`Skipped` entries for what cannot be read."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix not in SUPPORTED_SUFFIXES:
+            raise IngestError(str(path), f"unsupported file type {suffix or '(none)'}; "
+                                         f"supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise IngestError(str(path), f"file is {size:,} bytes, over the {max_bytes:,}-byte limit")
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise IngestError(str(path), f"file is over the {max_bytes:,}-byte limit")
+        text = decode_bytes(data, str(path))
+        if suffix in JSON_SUFFIXES:
+            yield from _read_json_records(text, path, suffix)
+        elif suffix in HTML_SUFFIXES:
+            yield _html_document(text, path)
+        else:
+            yield make_document(text, _safe_id(path.stem, str(path)), str(path), path=str(path))
+    except IngestError as e:
+        yield Skipped(e.source, e.reason)
+    except OSError as e:
+        yield Skipped(str(path), f"cannot read file: {e.strerror or e}")
+
+
+def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path | Skipped]:
+    """Expand files and folders (recursively, hidden entries ignored) in a stable order.
+
+    A symlink inside a folder that points outside that folder is skipped and reported.
+    """
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            yield Skipped(str(path), "no such file or folder")
+        elif path.is_dir():
+            root = path.resolve()
+            for sub in sorted(path.rglob("*")):
+                rel = sub.relative_to(path)
+                if any(part.startswith(".") for part in rel.parts) or sub.is_dir():
+                    continue
+                if sub.is_symlink() and not sub.resolve().is_relative_to(root):
+                    yield Skipped(str(sub), "symlink points outside the folder; not followed")
+                    continue
+                if sub.suffix.lower() not in SUPPORTED_SUFFIXES:
+                    yield Skipped(str(sub), f"unsupported file type {sub.suffix or '(none)'}")
+                    continue
+                yield sub
+        else:
+            yield path
+
+
+def load_documents(paths: Iterable[str | os.PathLike[str]], max_bytes: int = 20_000_000,
+                   require_any: bool = True) -> tuple[list[Document], list[Skipped]]:
+    """Read every article under ``paths``; return the documents and what was skipped.
+
+    Raises :class:`EmptyCorpusError` when ``require_any`` and nothing could be read.
+    """
+    docs: list[Document] = []
+    skipped: list[Skipped] = []
+    for item in iter_files(paths):
+        if isinstance(item, Skipped):
+            skipped.append(item)
+            continue
+        for result in read_file(item, max_bytes):
+            (skipped if isinstance(result, Skipped) else docs).append(result)
+    if require_any and not docs:
+        reasons = "; ".join(f"{s.source}: {s.reason}" for s in skipped[:5]) or "no files given"
+        raise EmptyCorpusError(f"no readable article found ({reasons})")
+    return docs, skipped

@@ -1,0 +1,335 @@
+"""The knowledge base: wires ingest, clean, chunk, embed, index, retrieve and answer.
+
+``KnowledgeBase`` is the public entry point. It is safe to share between threads:
+searches read an immutable snapshot, and writers (``add``, ``remove``) build a new
+snapshot, persist it atomically under a cross-process lock, then swap it in.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import dedup, store
+from . import vectors as vec
+from .chunk import chunk_document
+from .config import Config
+from .embed import Embedder, make_embedder
+from .errors import ConfigError, EmptyCorpusError, IndexMismatchError
+from .ingest import load_documents
+from .lexical import BM25Index
+from .retrieve import Filters, Retriever
+from .store import IndexData
+from .types import Chunk, Document, Hit, IngestReport, Skipped
+
+# Options that change how an index is built; the rest only change how it is searched.
+BUILD_OPTIONS = frozenset({"embedder", "embed_title", "chunk_tokens", "overlap_sentences", "index_type",
+                           "hnsw_threshold", "hnsw_m", "ivf_nlist", "pq_m"})
+PathsLike = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
+
+
+def _as_paths(paths: PathsLike) -> list[str]:
+    if isinstance(paths, (str, os.PathLike)):
+        return [os.fspath(paths)]
+    return [os.fspath(p) for p in paths]
+
+
+def embed_text(doc: Document, text: str, with_title: bool) -> str:
+    """What is embedded for a chunk: its text, with the title in front when configured."""
+    return f"{doc.title}\n{text}" if with_title and doc.title else text
+
+
+def _hash(text: str) -> str:
+    return dedup.content_hash(text)[:24]
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    data: IndexData
+    retriever: Retriever
+
+
+class KnowledgeBase:
+    """A persisted, searchable collection of articles.
+
+    Example::
+
+        kb = KnowledgeBase.build(["data/articles"], "index/default")
+        for hit in kb.search("Who was killed alongside Soleimani?", k=3):
+            print(hit.doc_id, hit.start, hit.end, hit.text[:80])
+    """
+
+    def __init__(self, index_dir: Path, data: IndexData, embedder: Embedder) -> None:
+        self.index_dir = Path(index_dir)
+        self.embedder = embedder
+        self._write_lock = threading.Lock()
+        self._snapshot = _Snapshot(data, Retriever(data, embedder, data.config))
+        self._answerers: dict[str, Any] = {}
+
+    # ---- construction -------------------------------------------------------------------
+    @classmethod
+    def build(cls, paths: PathsLike, index_dir: str | os.PathLike[str], config: Config | None = None,
+              *, embedder: Embedder | None = None, progress: bool = False) -> KnowledgeBase:
+        """Read, clean, chunk, embed and index the articles under ``paths`` into ``index_dir``.
+
+        Replaces any index already there (atomically). Bad files are skipped and reported
+        in ``kb.last_report``; a corpus with no readable article raises
+        :class:`EmptyCorpusError`.
+        """
+        config = config or Config()
+        embedder = embedder or make_embedder(config.embedder, config.batch_size)
+        empty = IndexData(config=config, embedder=cls._embedder_info(config, embedder))
+        docs, skipped = load_documents(_as_paths(paths), config.max_file_bytes)
+        index_dir = Path(index_dir)
+        with store.write_lock(index_dir):
+            data, report = cls._apply(empty, embedder, docs, skipped, remove=(), progress=progress)
+            if not data.documents:
+                raise EmptyCorpusError(f"no article left to index in {', '.join(_as_paths(paths))}")
+            store.save(index_dir, data)
+        kb = cls(index_dir, data, embedder)
+        kb.last_report = report
+        return kb
+
+    @classmethod
+    def open(cls, index_dir: str | os.PathLike[str], *, embedder: Embedder | str | None = None,
+             verify: bool = True, **options: Any) -> KnowledgeBase:
+        """Open a persisted index; ``options`` override search-time config fields.
+
+        ``embedder`` (a spec or an object) must match the one the index was built with,
+        else :class:`IndexMismatchError`.
+        """
+        data = store.load(Path(index_dir), verify=verify)
+        built = data.embedder
+        if isinstance(embedder, str) and embedder != built.get("spec"):
+            raise IndexMismatchError(f"index in {index_dir} was built with embedder {built.get('spec')!r} "
+                                     f"({built.get('name')}, dim {built.get('dim')}), not {embedder!r}; "
+                                     f"rebuild it or open it with the same embedder")
+        model = embedder if embedder is not None and not isinstance(embedder, str) else \
+            make_embedder(built["spec"], data.config.batch_size)
+        if not isinstance(embedder, str) and embedder is not None and (
+                embedder.name != built.get("name") or embedder.dim != built.get("dim")):
+            raise IndexMismatchError(f"index in {index_dir} was built with {built.get('name')} "
+                                     f"(dim {built.get('dim')}), not {embedder.name} (dim {embedder.dim})")
+        if options:
+            cls._check_search_options(options)
+            data.config = data.config.with_(**options)
+        return cls(Path(index_dir), data, model)
+
+    @staticmethod
+    def _check_search_options(options: dict[str, Any]) -> None:
+        names = {f.name for f in fields(Config)}
+        unknown = set(options) - names
+        if unknown:
+            raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))}")
+        fixed = set(options) & BUILD_OPTIONS
+        if fixed:
+            raise ConfigError(f"option(s) {', '.join(sorted(fixed))} are fixed when the index is built; "
+                              f"rebuild to change them")
+
+    @staticmethod
+    def _embedder_info(config: Config, embedder: Embedder) -> dict[str, Any]:
+        return {"spec": config.embedder, "name": embedder.name, "dim": int(embedder.dim),
+                "max_tokens": int(embedder.max_tokens)}
+
+    # ---- reading ------------------------------------------------------------------------
+    @property
+    def config(self) -> Config:
+        return self._snapshot.data.config
+
+    def documents(self) -> list[Document]:
+        """Every indexed document, in insertion order."""
+        return list(self._snapshot.data.documents.values())
+
+    def document(self, doc_id: str) -> Document:
+        try:
+            return self._snapshot.data.documents[doc_id]
+        except KeyError:
+            raise KeyError(f"no document {doc_id!r} in the index") from None
+
+    def stats(self) -> dict[str, Any]:
+        """Counts, embedder and dates of the index."""
+        data = self._snapshot.data
+        return {"documents": len(data.documents), "chunks": len(data.chunks), "sentences": len(data.sentences),
+                "embedder": data.embedder.get("name"), "dim": data.embedder.get("dim"),
+                "index_type": data.index_type, "created_at": data.created_at, "updated_at": data.updated_at,
+                "index_dir": str(self.index_dir)}
+
+    def search(self, query: str, k: int = 5, filters: Filters | dict[str, Any] | None = None,
+               mode: str | None = None) -> list[Hit]:
+        """The ``k`` best passages for ``query`` (``mode``: "hybrid", "dense" or "bm25")."""
+        return self._snapshot.retriever.search(query, k=k, filters=filters, mode=mode)
+
+    def ask(self, question: str, k: int = 5, mode: str = "extractive",
+            filters: Filters | dict[str, Any] | None = None, llm: Any = None, search_mode: str | None = None):  # noqa: ANN201
+        """Answer ``question`` with cited evidence, or abstain (see :mod:`rag.answer`)."""
+        from .answer import answer_question
+
+        return answer_question(self, question, k=k, mode=mode, filters=filters, llm=llm, search_mode=search_mode)
+
+    def as_retriever(self, k: int = 5, **search_kwargs: Any):  # noqa: ANN201
+        """A LangChain ``BaseRetriever`` over this knowledge base."""
+        from .langchain_adapter import KnowledgeBaseRetriever
+
+        return KnowledgeBaseRetriever(kb=self, k=k, search_kwargs=search_kwargs)
+
+    # ---- writing ------------------------------------------------------------------------
+    def add(self, paths: PathsLike, *, progress: bool = False) -> IngestReport:
+        """Add or update articles; only new or changed chunks are embedded."""
+        docs, skipped = load_documents(_as_paths(paths), self.config.max_file_bytes, require_any=False)
+        return self._write(docs, skipped, remove=(), progress=progress)
+
+    def add_documents(self, docs: Sequence[Document]) -> IngestReport:
+        """Add or update already-built :class:`Document` objects."""
+        return self._write(list(docs), [], remove=())
+
+    def remove(self, doc_ids: Iterable[str]) -> IngestReport:
+        """Remove documents (their chunks, vectors and BM25 entries)."""
+        ids = [doc_ids] if isinstance(doc_ids, str) else list(doc_ids)
+        missing = [d for d in ids if d not in self._snapshot.data.documents]
+        if missing:
+            raise KeyError(f"no document(s) {', '.join(map(repr, missing))} in the index")
+        return self._write([], [], remove=ids)
+
+    def _write(self, docs: list[Document], skipped: list[Skipped], remove: Sequence[str],
+               progress: bool = False) -> IngestReport:
+        with self._write_lock, store.write_lock(self.index_dir):
+            base = self._snapshot.data
+            try:
+                if store.current_generation(self.index_dir).name != f"gen-{base.generation:06d}":
+                    base = store.load(self.index_dir)  # another process wrote since we read
+            except Exception:  # noqa: BLE001 - fall back to our own state; save() rewrites it whole
+                base = self._snapshot.data
+            data, report = self._apply(base, self.embedder, docs, skipped, remove, progress)
+            if report.added or report.updated or report.removed:
+                store.save(self.index_dir, data)
+                self._snapshot = _Snapshot(data, Retriever(data, self.embedder, data.config))
+            self.last_report = report
+            return report
+
+    @staticmethod
+    def _apply(base: IndexData, embedder: Embedder, docs: list[Document], skipped: list[Skipped],
+               remove: Sequence[str], progress: bool = False) -> tuple[IndexData, IngestReport]:
+        """A new :class:`IndexData` with ``docs`` added or updated and ``remove`` removed."""
+        cfg = base.config
+        skipped = list(skipped)
+        by_hash = {h: d for d, h in base.doc_hashes.items() if d not in remove}
+        incoming: dict[str, Document] = {}
+        duplicates: list[tuple[str, str]] = []
+        unchanged: list[str] = []
+        for doc in docs:
+            h = dedup.content_hash(doc.text)
+            if doc.doc_id in incoming:
+                skipped.append(Skipped(doc.path or doc.doc_id, f"document id {doc.doc_id!r} appears twice; "
+                                                              f"the first one was kept"))
+            elif base.doc_hashes.get(doc.doc_id) == h and doc.doc_id not in remove:
+                unchanged.append(doc.doc_id)
+            elif h in by_hash and by_hash[h] != doc.doc_id:
+                duplicates.append((doc.doc_id, by_hash[h]))
+            else:
+                incoming[doc.doc_id] = doc
+                by_hash[h] = doc.doc_id
+        near = []
+        if incoming:
+            pool = [d for d in base.documents.values() if d.doc_id not in incoming and d.doc_id not in remove]
+            all_docs = pool + list(incoming.values())
+            pairs = dedup.near_duplicate_pairs([d.text for d in all_docs], cfg.near_duplicate_threshold)
+            for i, j, sim in pairs:
+                if j >= len(pool):  # the later one is new
+                    near.append((all_docs[j].doc_id, all_docs[i].doc_id, round(sim, 3)))
+            if cfg.near_duplicates == "skip":
+                for doc_id, other, _ in near:
+                    if doc_id in incoming and other not in {n[0] for n in near if n[0] != doc_id}:
+                        incoming.pop(doc_id)
+        drop = set(remove) | set(incoming)
+        keep_rows = [i for i, c in enumerate(base.chunks) if c.doc_id not in drop]
+
+        # Vectors already computed, by the hash of the embedded text.
+        chunk_cache = {h: i for i, h in enumerate(base.chunk_hashes)}
+        sent_cache = {h: i for i, h in enumerate(base.sentence_hashes)}
+
+        documents = {d: doc for d, doc in base.documents.items() if d not in drop}
+        doc_hashes = {d: h for d, h in base.doc_hashes.items() if d not in drop}
+        # Old sentences of kept documents, renumbered.
+        keep_sent_rows = [i for i, (d, _, _) in enumerate(base.sentences) if d not in drop]
+        sent_new_row = {old: new for new, old in enumerate(keep_sent_rows)}
+        sentences = [base.sentences[i] for i in keep_sent_rows]
+        sentence_hashes = [base.sentence_hashes[i] for i in keep_sent_rows]
+        chunks = [base.chunks[i] for i in keep_rows]
+        chunk_hashes = [base.chunk_hashes[i] for i in keep_rows]
+        chunk_sents = [(sent_new_row.get(lo, 0), sent_new_row.get(lo, 0) + (hi - lo))
+                       for lo, hi in (base.chunk_sents[i] for i in keep_rows)]
+        dim = int(embedder.dim)
+        old_chunk_vecs = [np.asarray(base.chunk_vectors[i]) for i in keep_rows]
+        old_sent_vecs = [np.asarray(base.sentence_vectors[i]) for i in keep_sent_rows]
+
+        new_chunk_texts: list[str] = []
+        new_sent_texts: list[str] = []
+        chunk_sources: list[tuple[str, int]] = []  # ("cache", row) or ("new", index)
+        sent_sources: list[tuple[str, int]] = []
+        max_tokens = min(cfg.chunk_tokens, embedder.max_tokens)
+        for doc in incoming.values():
+            reserved = 3 + (embedder.count_tokens([doc.title])[0] if cfg.embed_title and doc.title else 0)
+            doc_chunks, spans = chunk_document(doc, embedder.count_tokens, max_tokens, cfg.overlap_sentences,
+                                               reserved=min(reserved, max_tokens // 2))
+            first_sent = len(sentences)
+            row_of_span = {}
+            for s, e in spans:
+                text = doc.text[s:e]
+                h = _hash(text)
+                row_of_span[(s, e)] = len(sentences)
+                sentences.append((doc.doc_id, s, e))
+                sentence_hashes.append(h)
+                if h in sent_cache:
+                    sent_sources.append(("cache", sent_cache[h]))
+                else:
+                    sent_sources.append(("new", len(new_sent_texts)))
+                    new_sent_texts.append(text)
+            for c in doc_chunks:
+                text = embed_text(doc, c.text, cfg.embed_title)
+                h = _hash(text)
+                chunks.append(c)
+                chunk_hashes.append(h)
+                lo = row_of_span[c.sentences[0]] if c.sentences else first_sent
+                chunk_sents.append((lo, lo + len(c.sentences)))
+                if h in chunk_cache:
+                    chunk_sources.append(("cache", chunk_cache[h]))
+                else:
+                    chunk_sources.append(("new", len(new_chunk_texts)))
+                    new_chunk_texts.append(text)
+            documents[doc.doc_id] = doc
+            doc_hashes[doc.doc_id] = dedup.content_hash(doc.text)
+
+        embedded = embedder.embed(new_chunk_texts + new_sent_texts, progress=progress)
+        new_chunk_vecs, new_sent_vecs = embedded[: len(new_chunk_texts)], embedded[len(new_chunk_texts):]
+
+        def pick(source: tuple[str, int], fresh: np.ndarray, cached: np.ndarray) -> np.ndarray:
+            return fresh[source[1]] if source[0] == "new" else np.asarray(cached[source[1]])
+
+        chunk_rows = old_chunk_vecs + [pick(s, new_chunk_vecs, base.chunk_vectors) for s in chunk_sources]
+        sent_rows = old_sent_vecs + [pick(s, new_sent_vecs, base.sentence_vectors) for s in sent_sources]
+        chunk_vectors = np.vstack(chunk_rows).astype(np.float32) if chunk_rows else np.zeros((0, dim), np.float32)
+        sentence_vectors = np.vstack(sent_rows).astype(np.float32) if sent_rows else np.zeros((0, dim), np.float32)
+
+        data = IndexData(config=cfg, embedder=base.embedder, documents=documents, doc_hashes=doc_hashes,
+                         chunks=chunks, chunk_sents=chunk_sents, chunk_hashes=chunk_hashes,
+                         chunk_vectors=chunk_vectors, sentences=sentences, sentence_hashes=sentence_hashes,
+                         sentence_vectors=sentence_vectors, created_at=base.created_at,
+                         generation=base.generation)
+        data.index_type = vec.resolve_index_type(cfg.index_type, len(chunks), cfg.hnsw_threshold)
+        data.faiss_index = vec.build_index(chunk_vectors, data.vids, data.index_type, hnsw_m=cfg.hnsw_m,
+                                           ef_search=cfg.hnsw_ef_search, nlist=cfg.ivf_nlist,
+                                           nprobe=cfg.ivf_nprobe, pq_m=cfg.pq_m)
+        data.bm25 = BM25Index.build([embed_text(documents[c.doc_id], c.text, cfg.embed_title) for c in chunks])
+        updated = [d for d in incoming if d in base.documents]
+        report = IngestReport(added=tuple(d for d in incoming if d not in base.documents), updated=tuple(updated),
+                              unchanged=tuple(unchanged), removed=tuple(d for d in remove if d in base.documents),
+                              skipped=tuple(skipped), duplicates=tuple(duplicates), near_duplicates=tuple(near),
+                              chunks_embedded=len(new_chunk_texts))
+        return data, report

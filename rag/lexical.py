@@ -1,0 +1,155 @@
+"""Lexical retrieval: a news-aware tokenizer and a BM25 index over chunks.
+
+The tokenizer folds case, accents and curly quotes, keeps hyphenated names whole and
+also as parts ("al-Muhandis" gives "al-muhandis" and "muhandis"), reads "2,500" as
+"2500", drops possessive "'s" and English stop words, and stems with Snowball. BM25
+(Lucene's variant, k1=1.5, b=0.75) is a sparse term-by-chunk weight matrix, so a query
+is the sum of a few rows. It persists as ``.npz`` plus a JSON vocabulary, never pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*%?|[^\W\d_]+(?:['’\-][^\W\d_]+)*", re.UNICODE)
+_ACRONYM = re.compile(r"\b(?:[^\W\d_]\.){2,}")
+STOP_WORDS = frozenset("""
+a about above after again against all am an and any are as at be because been before being below
+between both but by can could did do does doing down during each few for from further had has have
+having he her here hers herself him himself his how i if in into is it its itself just me more most
+my myself no nor not now of off on once only or other our ours ourselves out over own same she should
+so some such than that the their theirs them themselves then there these they this those through to
+too under until up very was we were what when where which while who whom why will with would you your
+yours yourself yourselves also said says did does many much one
+""".split())
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    return _stemmer().stemWord(word)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():  # noqa: ANN202 - snowballstemmer has no type hints
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in text if not unicodedata.combining(ch)).replace("’", "'")
+
+
+def tokenize(text: str) -> list[str]:
+    """BM25 terms of ``text`` (see the module docstring)."""
+    terms: list[str] = []
+    folded = _ACRONYM.sub(lambda m: m.group().replace(".", ""), _fold(text))
+    for raw in _TOKEN.findall(folded):
+        if raw[0].isdigit():
+            number = raw.rstrip("%")
+            if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", number):
+                number = number.replace(",", "")
+            terms.append(number)
+            continue
+        word = re.sub(r"'s$", "", raw)
+        parts = [p for p in re.split(r"['\-]", word) if p]
+        if len(parts) > 1:
+            terms.append(word.replace("'", ""))
+        for part in parts:
+            if part not in STOP_WORDS and len(part) > 1:
+                terms.append(_stem(part))
+    return terms
+
+
+class BM25Index:
+    """BM25 over a fixed list of texts; rows are chunk positions."""
+
+    def __init__(self, vocab: dict[str, int], weights: sparse.csr_matrix, k1: float = 1.5, b: float = 0.75) -> None:
+        self.vocab = vocab
+        self.weights = weights  # terms x chunks, BM25 term weight per (term, chunk)
+        self.k1 = k1
+        self.b = b
+
+    @property
+    def size(self) -> int:
+        return int(self.weights.shape[1])
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency of a (tokenized) term; 0 for unknown terms."""
+        tid = self.vocab.get(term)
+        if tid is None:
+            return 0.0
+        df = self.weights.indptr[tid + 1] - self.weights.indptr[tid]
+        n = max(self.size, 1)
+        return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+
+    @classmethod
+    def build(cls, texts: Sequence[str], k1: float = 1.5, b: float = 0.75) -> BM25Index:
+        return cls.from_tokens([tokenize(t) for t in texts], k1, b)
+
+    @classmethod
+    def from_tokens(cls, docs: Sequence[Sequence[str]], k1: float = 1.5, b: float = 0.75) -> BM25Index:
+        vocab: dict[str, int] = {}
+        rows: list[int] = []
+        cols: list[int] = []
+        counts: list[int] = []
+        lengths = np.zeros(len(docs), dtype=np.float32)
+        for col, terms in enumerate(docs):
+            lengths[col] = len(terms)
+            tf: dict[int, int] = {}
+            for term in terms:
+                tid = vocab.setdefault(term, len(vocab))
+                tf[tid] = tf.get(tid, 0) + 1
+            rows.extend(tf)
+            cols.extend([col] * len(tf))
+            counts.extend(tf.values())
+        n = max(len(docs), 1)
+        tf_matrix = sparse.csr_matrix((np.asarray(counts, dtype=np.float32), (rows, cols)),
+                                      shape=(len(vocab), len(docs)))
+        df = np.diff(tf_matrix.indptr).astype(np.float32)
+        idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        avgdl = float(lengths.mean()) if len(docs) else 1.0
+        norm = k1 * (1.0 - b + b * lengths / max(avgdl, 1e-9))
+        coo = tf_matrix.tocoo()
+        tf = coo.data
+        data = idf[coo.row] * tf * (k1 + 1.0) / (tf + norm[coo.col])
+        weights = sparse.csr_matrix((data.astype(np.float32), (coo.row, coo.col)), shape=tf_matrix.shape)
+        return cls(vocab, weights, k1, b)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every chunk for ``query`` (a dense array, zeros where no term matches)."""
+        ids = [self.vocab[t] for t in tokenize(query) if t in self.vocab]
+        if not ids or self.size == 0:
+            return np.zeros(self.size, dtype=np.float32)
+        counts = np.bincount(ids)
+        terms = np.nonzero(counts)[0]
+        # A repeated query term counts once per occurrence, as in Lucene.
+        return np.asarray(self.weights[terms].T @ counts[terms].astype(np.float32)).ravel()
+
+    def save(self, folder: Path) -> list[str]:
+        """Write ``bm25.npz`` and ``bm25_vocab.json``; return the file names."""
+        w = self.weights
+        with open(folder / "bm25.npz", "wb") as fh:
+            np.savez(fh, data=w.data, indices=w.indices, indptr=w.indptr,
+                     shape=np.asarray(w.shape, dtype=np.int64), params=np.asarray([self.k1, self.b]))
+        terms = sorted(self.vocab, key=self.vocab.__getitem__)
+        (folder / "bm25_vocab.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
+        return ["bm25.npz", "bm25_vocab.json"]
+
+    @classmethod
+    def load(cls, folder: Path) -> BM25Index:
+        with np.load(folder / "bm25.npz", allow_pickle=False) as z:
+            shape = tuple(int(x) for x in z["shape"])
+            weights = sparse.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=shape)
+            k1, b = (float(x) for x in z["params"])
+        terms = json.loads((folder / "bm25_vocab.json").read_text(encoding="utf-8"))
+        return cls({t: i for i, t in enumerate(terms)}, weights, k1, b)

@@ -1,0 +1,290 @@
+"""Persistence: an index folder of immutable generations, switched atomically.
+
+Layout of ``index/<name>/``::
+
+    CURRENT              name of the live generation, replaced atomically (os.replace)
+    gen-000007/          one complete, self-checking snapshot
+        manifest.json    format version, embedder, config, counts, sha256 of every file
+        store.sqlite     documents, chunks (spans, vector ids), sentences (spans)
+        chunk_vectors.npy, sentence_vectors.npy   float32, L2-normalised
+        vectors.faiss    the ANN index over chunk vectors
+        bm25.npz, bm25_vocab.json
+    .lock                held while writing
+
+A writer builds a new generation aside, fsyncs it, then swaps ``CURRENT``: a crash at any
+point leaves either the old or the new state. No pickle anywhere: JSON, SQLite, ``.npy``
+(loaded with ``allow_pickle=False``) and FAISS's own format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import vectors as vec
+from .config import Config
+from .errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
+from .lexical import BM25Index
+from .types import Chunk, Document
+
+FORMAT = "rag-index"
+FORMAT_VERSION = 1
+_SCHEMA = """
+CREATE TABLE documents (doc_id TEXT PRIMARY KEY, title TEXT, date TEXT, source TEXT, url TEXT,
+                        author TEXT, path TEXT, text TEXT NOT NULL, content_hash TEXT NOT NULL);
+CREATE TABLE chunks (row INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE NOT NULL, vid INTEGER NOT NULL,
+                     doc_id TEXT NOT NULL, ordinal INTEGER NOT NULL, start INTEGER NOT NULL,
+                     end INTEGER NOT NULL, sent_lo INTEGER NOT NULL, sent_hi INTEGER NOT NULL,
+                     embed_hash TEXT NOT NULL);
+CREATE TABLE sentences (row INTEGER PRIMARY KEY, doc_id TEXT NOT NULL, start INTEGER NOT NULL,
+                        end INTEGER NOT NULL, embed_hash TEXT NOT NULL);
+"""
+
+
+@dataclass
+class IndexData:
+    """Everything an index holds in memory. Rows of the arrays follow the lists' order."""
+
+    config: Config
+    embedder: dict[str, Any]
+    documents: dict[str, Document] = field(default_factory=dict)
+    doc_hashes: dict[str, str] = field(default_factory=dict)
+    chunks: list[Chunk] = field(default_factory=list)
+    chunk_sents: list[tuple[int, int]] = field(default_factory=list)  # [lo, hi) rows into sentences
+    chunk_hashes: list[str] = field(default_factory=list)
+    chunk_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    sentences: list[tuple[str, int, int]] = field(default_factory=list)  # (doc_id, start, end)
+    sentence_hashes: list[str] = field(default_factory=list)
+    sentence_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    faiss_index: Any = None
+    index_type: str = "flat"
+    bm25: BM25Index | None = None
+    created_at: str = ""
+    updated_at: str = ""
+    generation: int = 0
+    vids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def __post_init__(self) -> None:
+        self.refresh_lookups()
+
+    def refresh_lookups(self) -> None:
+        self.vids = np.asarray([vec.vector_id(c.chunk_id) for c in self.chunks], dtype=np.int64)
+        self.row_of_vid = {int(v): i for i, v in enumerate(self.vids)}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def current_generation(index_dir: Path) -> Path:
+    """The live generation folder, or :class:`IndexNotFoundError`."""
+    pointer = index_dir / "CURRENT"
+    if not pointer.is_file():
+        raise IndexNotFoundError(f"no index in {index_dir} (no CURRENT file); build one with `rag index`")
+    name = pointer.read_text(encoding="utf-8").strip()
+    if not name.startswith("gen-") or "/" in name or not (index_dir / name).is_dir():
+        raise IndexCorruptError(f"{pointer} names {name!r}, which is not a generation folder; rebuild the index")
+    return index_dir / name
+
+
+@contextmanager
+def write_lock(index_dir: Path, timeout: float = 30.0) -> Iterator[None]:
+    """Hold the index's write lock; another writer waits up to ``timeout`` s, then errors."""
+    from filelock import FileLock, Timeout
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(index_dir / ".lock"), timeout=timeout)
+    try:
+        with lock:
+            yield
+    except Timeout as e:
+        raise IndexLockedError(f"another process is writing the index in {index_dir}; "
+                               f"waited {timeout:.0f} s (lock file {index_dir / '.lock'})") from e
+
+
+def _write_sqlite(path: Path, data: IndexData) -> None:
+    con = sqlite3.connect(path)
+    try:
+        con.executescript(_SCHEMA)
+        con.executemany("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?)", (
+            (d.doc_id, d.title, d.date, d.source, d.url, d.author, d.path, d.text, data.doc_hashes[d.doc_id])
+            for d in data.documents.values()))
+        con.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?)", (
+            (row, c.chunk_id, int(data.vids[row]), c.doc_id, c.ordinal, c.start, c.end, lo, hi, h)
+            for row, (c, (lo, hi), h) in enumerate(zip(data.chunks, data.chunk_sents, data.chunk_hashes))))
+        con.executemany("INSERT INTO sentences VALUES (?,?,?,?,?)", (
+            (row, d, s, e, h) for row, ((d, s, e), h) in enumerate(zip(data.sentences, data.sentence_hashes))))
+        con.commit()
+    finally:
+        con.close()
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+
+
+def save(index_dir: Path, data: IndexData) -> Path:
+    """Write ``data`` as a new generation and make it current, atomically. Caller holds the lock."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    gens = sorted(p.name for p in index_dir.glob("gen-*") if p.is_dir() and ".tmp" not in p.name)
+    number = max([int(g.split("-")[1]) for g in gens] + [data.generation]) + 1
+    final = index_dir / f"gen-{number:06d}"
+    tmp = index_dir / f"gen-{number:06d}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    _write_sqlite(tmp / "store.sqlite", data)
+    _save_array(tmp / "chunk_vectors.npy", data.chunk_vectors)
+    _save_array(tmp / "sentence_vectors.npy", data.sentence_vectors)
+    vec.write(data.faiss_index, str(tmp / "vectors.faiss"))
+    assert data.bm25 is not None  # noqa: S101 - internal invariant: built before saving
+    data.bm25.save(tmp)
+    files = {}
+    for p in sorted(tmp.iterdir()):
+        files[p.name] = {"sha256": _sha256(p), "bytes": p.stat().st_size}
+    data.updated_at = _now()
+    data.created_at = data.created_at or data.updated_at
+    manifest = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "generation": number,
+        "created_at": data.created_at, "updated_at": data.updated_at,
+        "embedder": data.embedder, "config": data.config.to_dict(), "index_type": data.index_type,
+        "counts": {"documents": len(data.documents), "chunks": len(data.chunks), "sentences": len(data.sentences)},
+        "files": files,
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    for p in tmp.iterdir():
+        with open(p, "rb") as fh:
+            os.fsync(fh.fileno())
+    _fsync_dir(tmp)
+    os.replace(tmp, final)
+    pointer_tmp = index_dir / f"CURRENT.tmp-{os.getpid()}"
+    pointer_tmp.write_text(final.name, encoding="utf-8")
+    with open(pointer_tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(pointer_tmp, index_dir / "CURRENT")
+    _fsync_dir(index_dir)
+    data.generation = number
+    _collect_garbage(index_dir, keep={final.name})
+    return final
+
+
+def _collect_garbage(index_dir: Path, keep: set[str]) -> None:
+    """Remove unfinished generations and all but the newest two complete ones."""
+    complete = sorted(p for p in index_dir.glob("gen-*") if p.is_dir() and ".tmp" not in p.name)
+    for p in index_dir.glob("gen-*.tmp-*"):
+        shutil.rmtree(p, ignore_errors=True)
+    for p in index_dir.glob("CURRENT.tmp-*"):
+        p.unlink(missing_ok=True)
+    for p in complete[:-2]:
+        if p.name not in keep:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def read_manifest(gen: Path) -> dict[str, Any]:
+    path = gen / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise IndexCorruptError(f"cannot read {path}: {e}; rebuild the index") from e
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise IndexCorruptError(f"{path} is not a {FORMAT} manifest; rebuild the index")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexMismatchError(f"index format version {manifest.get('format_version')!r} in {path}, "
+                                 f"this library reads version {FORMAT_VERSION}; rebuild the index")
+    return manifest
+
+
+def verify_files(gen: Path, manifest: dict[str, Any]) -> None:
+    """Check every file's size and sha256 against the manifest."""
+    for name, meta in manifest.get("files", {}).items():
+        path = gen / name
+        if not path.is_file():
+            raise IndexCorruptError(f"index file {path} is missing; rebuild the index")
+        if path.stat().st_size != meta["bytes"] or _sha256(path) != meta["sha256"]:
+            raise IndexCorruptError(f"index file {path} is truncated or altered (checksum mismatch); "
+                                    f"rebuild the index")
+
+
+def load(index_dir: Path, verify: bool = True) -> IndexData:
+    """Read the current generation of ``index_dir``."""
+    gen = current_generation(index_dir)
+    manifest = read_manifest(gen)
+    if verify:
+        verify_files(gen, manifest)
+    try:
+        config = Config.from_dict(manifest["config"])
+        con = sqlite3.connect(f"file:{gen / 'store.sqlite'}?mode=ro", uri=True)
+        try:
+            docs = {}
+            hashes = {}
+            for row in con.execute("SELECT doc_id, title, date, source, url, author, path, text, content_hash "
+                                   "FROM documents ORDER BY rowid"):
+                docs[row[0]] = Document(doc_id=row[0], title=row[1], date=row[2], source=row[3], url=row[4],
+                                        author=row[5], path=row[6], text=row[7])
+                hashes[row[0]] = row[8]
+            sentences, sentence_hashes = [], []
+            for d, s, e, h in con.execute("SELECT doc_id, start, end, embed_hash FROM sentences ORDER BY row"):
+                sentences.append((d, s, e))
+                sentence_hashes.append(h)
+            chunks, chunk_sents, chunk_hashes = [], [], []
+            for cid, d, o, s, e, lo, hi, h in con.execute(
+                    "SELECT chunk_id, doc_id, ordinal, start, end, sent_lo, sent_hi, embed_hash FROM chunks ORDER BY row"):
+                text = docs[d].text[s:e]
+                chunks.append(Chunk(chunk_id=cid, doc_id=d, ordinal=o, start=s, end=e, text=text,
+                                    sentences=tuple((sentences[r][1], sentences[r][2]) for r in range(lo, hi))))
+                chunk_sents.append((lo, hi))
+                chunk_hashes.append(h)
+        finally:
+            con.close()
+        chunk_vectors = np.load(gen / "chunk_vectors.npy", allow_pickle=False, mmap_mode="r")
+        sentence_vectors = np.load(gen / "sentence_vectors.npy", allow_pickle=False, mmap_mode="r")
+        faiss_index = vec.read(str(gen / "vectors.faiss"))
+        bm25 = BM25Index.load(gen)
+    except IndexCorruptError:
+        raise
+    except (sqlite3.DatabaseError, KeyError, ValueError, OSError, IndexError) as e:
+        raise IndexCorruptError(f"cannot read the index in {gen}: {e}; rebuild the index") from e
+    data = IndexData(config=config, embedder=manifest["embedder"], documents=docs, doc_hashes=hashes,
+                     chunks=chunks, chunk_sents=chunk_sents, chunk_hashes=chunk_hashes,
+                     chunk_vectors=chunk_vectors, sentences=sentences, sentence_hashes=sentence_hashes,
+                     sentence_vectors=sentence_vectors, faiss_index=faiss_index,
+                     index_type=manifest.get("index_type", "flat"), bm25=bm25,
+                     created_at=manifest.get("created_at", ""), updated_at=manifest.get("updated_at", ""),
+                     generation=int(manifest.get("generation", 0)))
+    counts = manifest.get("counts", {})
+    if (counts.get("chunks") != len(chunks) or faiss_index.ntotal != len(chunks)
+            or len(chunk_vectors) != len(chunks) or bm25.size != len(chunks)
+            or len(sentence_vectors) != len(sentences)):
+        raise IndexCorruptError(f"index parts in {gen} disagree on the number of chunks; rebuild the index")
+    if faiss_index.d != int(manifest["embedder"].get("dim", -1)):
+        raise IndexMismatchError(f"FAISS index dimension {faiss_index.d} differs from the embedder's "
+                                 f"{manifest['embedder'].get('dim')}; rebuild the index")
+    vec.configure(faiss_index, ef_search=config.hnsw_ef_search, nprobe=config.ivf_nprobe)
+    return data
