@@ -188,7 +188,7 @@ def _novel(hits: Sequence[set[int]], k: int) -> list[set[int]]:
     seen: set[int] = set()
     out: list[set[int]] = []
     for h in hits[:k]:
-        out.append(set(h))
+        out.append(set(h) - seen)
         seen |= h
     return out
 

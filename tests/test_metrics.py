@@ -107,6 +107,8 @@ def test_normalize_answer() -> None:
     assert normalize_answer("theatre") == "theatre"  # articles only as whole words
     assert normalize_answer("U.S.A.") == "usa"
     assert normalize_answer(" a the an ") == ""
+    # articles become a space (non-ASCII dashes are not in string.punctuation)
+    assert normalize_answer("rock\u2014the\u2014roll") == "rock\u2014 \u2014roll"
 
 
 def test_exact_match_and_f1() -> None:
@@ -144,6 +146,18 @@ def test_squad_scores_requires_every_prediction() -> None:
         "exact": 50.0, "f1": 50.0, "total": 2,
         "HasAns_exact": 100.0, "HasAns_f1": 100.0, "HasAns_total": 1,
         "NoAns_exact": 0.0, "NoAns_f1": 0.0, "NoAns_total": 1,
+    }
+
+
+def test_squad_has_ans_split_follows_answers_list() -> None:
+    # a gold that normalises to "" still makes the question HasAns (official script), but the
+    # gold list used for scoring becomes [""], so an empty prediction is exact
+    data = {"data": [{"title": "t", "paragraphs": [{"context": "the", "qas": [
+        {"id": "1", "question": "?", "answers": [{"text": "The", "answer_start": 0}]},
+    ]}]}]}
+    assert squad_scores(data, {"1": ""}) == {
+        "exact": 100.0, "f1": 100.0, "total": 1,
+        "HasAns_exact": 100.0, "HasAns_f1": 100.0, "HasAns_total": 1,
     }
 
 

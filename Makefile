@@ -1,0 +1,41 @@
+# Two commands (see README): `make run` sets everything up and starts the app on the
+# bundled articles; `make test` runs the test suite. Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 7860
+
+.PHONY: setup run test test-fast browser-deps eval bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# CPU build of torch first: otherwise pip pulls several GB of CUDA packages.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/rag app --host $(HOST) --port $(PORT)
+
+# Debian's Chromium for the browser tests (no browser download); needs root or sudo.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+
+test: setup browser-deps
+	$(BIN)/python -m pytest -q -ra
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
+
+eval: setup
+	$(BIN)/python -m eval run --gold eval/gold/demo.jsonl --corpus data/articles --out eval/results/demo.json
+
+clean:
+	rm -rf $(VENV) index/default .pytest_cache
