@@ -57,13 +57,17 @@ DEFAULT_CORPUS = ROOT / "data" / "articles"
 QUOTE_WORDS = (6, 30)
 
 
+def fold_document(text: str) -> str:
+    """A document text as quotes are matched against: normalised, whitespace folded."""
+    return re.sub(r"\s+", " ", normalize_text(text))
+
+
 def load_corpus(corpus_dir: str | Path) -> dict[str, str]:
     """doc_id (file stem) -> whitespace-folded normalised text, for .txt/.md files."""
     docs: dict[str, str] = {}
     for path in sorted(Path(corpus_dir).iterdir()):
         if path.is_file() and path.suffix.lower() in CORPUS_SUFFIXES:
-            raw = path.read_text(encoding="utf-8")
-            docs[path.stem] = re.sub(r"\s+", " ", normalize_text(raw))
+            docs[path.stem] = fold_document(path.read_text(encoding="utf-8"))
     return docs
 
 
@@ -71,8 +75,9 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
-def _check_record(n: int, rec: object, docs: dict[str, str], seen_ids: dict[str, int],
+def _check_record(n: int, rec: object, docs: dict[str, str] | None, seen_ids: dict[str, int],
                   errors: list[str], warnings: list[str]) -> None:
+    """Append the errors and warnings of record ``rec`` (line ``n``); ``docs`` None skips corpus checks."""
     if not isinstance(rec, dict):
         errors.append(f"line {n}: record: expected a JSON object, got {_type_name(rec)}")
         return
@@ -132,7 +137,7 @@ def _check_record(n: int, rec: object, docs: dict[str, str], seen_ids: dict[str,
             if bad or set(EVIDENCE_FIELDS) - set(ev):
                 continue
             doc_id, quote = ev["doc_id"], ev["quote"]
-            if doc_id not in docs:
+            if docs is not None and doc_id not in docs:
                 errors.append(f"{where}.doc_id: {doc_id!r} is not a document in the corpus folder")
                 continue
             cited_docs.add(doc_id)
@@ -140,7 +145,7 @@ def _check_record(n: int, rec: object, docs: dict[str, str], seen_ids: dict[str,
             if not q:
                 errors.append(f"{where}.quote: empty")
                 continue
-            if q not in docs[doc_id]:
+            if docs is not None and q not in docs[doc_id]:
                 errors.append(f"{where}.quote: not found verbatim in {doc_id}: {quote[:80]!r}")
                 continue
             good_quotes.append(q)
@@ -188,6 +193,20 @@ def check_gold(gold_path: str | Path, corpus_dir: str | Path,
         lines = gold_path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as exc:
         return [f"gold: not valid UTF-8: {exc}"]
+    _, line_errors = validate_lines(lines, docs, warns)
+    return errors + line_errors
+
+
+def validate_lines(lines: list[str], docs: dict[str, str] | None = None,
+                   warnings: list[str] | None = None) -> tuple[list[tuple[int, dict]], list[str]]:
+    """Validate gold JSONL ``lines``; return ``([(line number, record)], errors)``.
+
+    ``docs`` maps doc_id -> text folded as :func:`fold_document` does; ``None`` checks the
+    format only (no evidence lookup). Records are returned only when there is no error at all.
+    """
+    errors: list[str] = []
+    warns: list[str] = [] if warnings is None else warnings
+    records: list[tuple[int, dict]] = []
     seen_ids: dict[str, int] = {}
     for n, line in enumerate(lines, start=1):
         if not line.strip():
@@ -199,9 +218,11 @@ def check_gold(gold_path: str | Path, corpus_dir: str | Path,
             errors.append(f"line {n}: record: invalid JSON: {exc}")
             continue
         _check_record(n, rec, docs, seen_ids, errors, warns)
+        if isinstance(rec, dict):
+            records.append((n, rec))
     if not seen_ids and not errors:
         errors.append("gold: no records")
-    return errors
+    return ([] if errors else records), errors
 
 
 def summarize(gold_path: str | Path) -> str:

@@ -18,12 +18,14 @@ from .errors import (
     RagError,
 )
 from .kb import KnowledgeBase
+from .normalize import normalize_quote, normalize_text
 from .retrieve import Filters
 from .types import Answer, Chunk, Citation, Document, Hit, IngestReport, Skipped
 
 __all__ = [
     "Answer", "Chunk", "Citation", "Config", "ConfigError", "Document", "EmptyCorpusError", "Filters", "Hit",
     "IndexCorruptError", "IndexLockedError", "IndexMismatchError", "IndexNotFoundError", "IngestError",
-    "IngestReport", "KnowledgeBase", "ModelNotFoundError", "QueryError", "RagError", "Skipped",
+    "IngestReport", "KnowledgeBase", "ModelNotFoundError", "QueryError", "RagError", "Skipped", "normalize_quote",
+    "normalize_text",
 ]
 __version__ = "0.1.0"

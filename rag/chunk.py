@@ -117,5 +117,10 @@ def chunk_document(doc: Document, count: TokenCounter, max_tokens: int, overlap:
                             sentences=tuple(sentences[i:j])))
         if j >= len(sentences):
             break
-        i = max(i + 1, j - overlap)
+        # Overlap only as many sentences as leave room for the next new one: a chunk that is
+        # nothing but the previous chunk's tail adds no text.
+        nxt = max(i + 1, j - overlap)
+        while nxt < j and sum(sizes[nxt:j + 1]) > budget:
+            nxt += 1
+        i = nxt
     return chunks, sentences

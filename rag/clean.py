@@ -19,32 +19,40 @@ from .normalize import normalize_text
 
 _BOILERPLATE_PHRASES = re.compile(
     r"""(?ix)
-    \b(?:source\s+link|leave\s+a\s+(?:reply|comment)|post(?:ed)?\s+a\s+comment
+    \b(?:source\s+link
     |your\s+email\s+(?:address\s+)?will\s+not\s+be\s+published|required\s+fields\s+are\s+marked
     |save\s+my\s+name,?\s+email|notify\s+me\s+of\s+(?:new|follow)
     |sign\s+up\s+for\s+(?:our|the)\s+\w*\s*newsletter|subscribe\s+to\s+(?:our|the)\s+\w*\s*newsletter
-    |share\s+(?:this|on)\s+(?:article|story|post|facebook|twitter)|click\s+here\s+to
+    |click\s+here\s+to
     |all\s+rights\s+reserved|this\s+site\s+uses\s+cookies|accept\s+(?:all\s+)?cookies
     |to\s+participate\s+in\s+the\s+discussion|log\s+in\s+or\s+register|sign\s+in\s+to\s+comment
-    |select\s+digest|download\s+(?:the|our)\s+app|follow\s+us\s+on|related\s+(?:articles|stories|posts)
-    |continue\s+reading|read\s+more\s*:|advertisement|skip\s+to\s+(?:main\s+)?content)\b
+    |select\s+digest|skip\s+to\s+(?:main\s+)?content)\b
+    # Words that running text uses too ("the advertisement ran", "he posted a comment on X")
+    # are chrome only when they open the line.
+    |^\W*(?:leave\s+a\s+(?:reply|comment)|post(?:ed)?\s+a\s+comment
+    |share\s+(?:this|on)\s+(?:article|story|post|facebook|twitter)
+    |download\s+(?:the|our)\s+app|follow\s+us\s+on|related\s+(?:articles|stories|posts)
+    |continue\s+reading|read\s+more|advertisement)\b
     """
 )
 _CAPTION = re.compile(
     r"""(?ix)
     ^\s*(?:©|\(c\)|copyright\b|photo\s*:|image\s*:|picture\s*:|credit\s*:|file\s+photo\b)
-    |(?:getty\s+images|\bafp\s+via\b|/\s*reuters\b|\bap\s+photo\b|shutterstock)
+    # Agency credits where credits stand ("/Reuters", "(Getty Images)", "AP Photo/..."), not
+    # the names in running text ("works for Getty Images", "an AP photo showed").
+    |[(/|]\s*(?:getty\s+images|ap\s+photo|shutterstock)\b|\bvia\s+getty\s+images\b|\bafp\s+via\b
+    |/\s*(?:reuters|afp)\b|\bap\s+photo\s*/|(?:getty\s+images|shutterstock)\s*$
     |\s[-–—]\s[^.\n]{2,60},\s*\d{3,4}\s*,\s*\d{1,2}\.\d{1,2}\.\d{4}\s*$   # "… - Sputnik, 1920, 02.01.2022"
     """
 )
 _BYLINE = re.compile(r"(?i)^(?:by|author:|written\s+by|posted\s+by)\s+(?P<name>[\w .'’-]{2,60})$")
 _AUTHOR_FIELD = re.compile(r"(?i)\bauthor:\s*(?P<name>[^\n,;|]{2,60})")
-_TERMINAL = re.compile(r"""[.!?…:;"”’')\]»]$""")
+_TERMINAL = re.compile(r"""[.!?…:;"”’')\]»。」』؟।]$""")
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 _MONTHS = {m: i for i, m in enumerate(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
 _DATE_DMY = re.compile(r"\b(\d{1,2})[./](\d{1,2})[./](\d{4})\b")
-_DATE_ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_DATE_ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?!\d)")  # also "2020-01-03T10:00:00Z"
 _DATE_MDY = re.compile(r"(?i)\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b")
 _DATE_DMY_WORDS = re.compile(r"(?i)\b(\d{1,2})(?:st|nd|rd|th)?\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,?\s+(\d{4})\b")
 _STAMP_WORDS = {"min", "mins", "minute", "minutes", "read", "ago", "hour", "hours", "hrs", "day", "days",
@@ -67,9 +75,14 @@ def _words(line: str) -> list[str]:
     return _WORD.findall(line)
 
 
+# Japanese mixes kanji and kana in every sentence: one script for these purposes.
+_SCRIPT_FAMILY = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "HALFWIDTH": "CJK"}
+
+
 def _script(ch: str) -> str:
     name = unicodedata.name(ch, "")
-    return name.split(" ", 1)[0] if name else ""
+    first = name.split(" ", 1)[0] if name else ""
+    return _SCRIPT_FAMILY.get(first, first)
 
 
 def dominant_script(text: str) -> str:
@@ -117,6 +130,16 @@ def is_headline(line: str) -> bool:
     return capitalised / len(long_words) >= 0.6
 
 
+def _byline(line: str) -> re.Match[str] | None:
+    """A "By Jane Doe" line; "By then the city was quiet." is a sentence, not a byline."""
+    m = _BYLINE.match(line)
+    if not m:
+        return None
+    words = _words(m.group("name"))
+    capitalised = sum(1 for w in words if w[0].isupper())
+    return m if len(words) == 1 or capitalised * 2 >= len(words) else None
+
+
 def _is_stamp(line: str) -> bool:
     """Date stamps, reading times and view counters: numbers and stamp words only."""
     words = [w.lower().rstrip(".") for w in _words(line)]
@@ -137,7 +160,7 @@ def _is_chrome(line: str, script: str) -> bool:
         return True
     if _CAPTION.search(stripped) and len(words) <= 60:
         return True
-    if _is_stamp(stripped) or _BYLINE.match(stripped):
+    if _is_stamp(stripped) or _byline(stripped):
         return True
     if _AUTHOR_FIELD.search(stripped) and len(words) <= 10:
         return True
@@ -164,12 +187,15 @@ def clean_article(raw: str, title: str = "") -> Cleaned:
             title = line
             removed.append(line)
             continue
+        if not kept and title and line.casefold() == title.casefold():  # a given title repeated atop the body
+            removed.append(line)
+            continue
         if _is_chrome(line, script):
             removed.append(line)
             if not found_date and (_is_stamp(line) or _AUTHOR_FIELD.search(line)):
                 found_date = parse_date(line)
             if not author:
-                m = _BYLINE.match(line) or _AUTHOR_FIELD.search(line)
+                m = _byline(line) or _AUTHOR_FIELD.search(line)
                 if m and m.group("name").strip().lower() not in {"admin", "administrator", "editor", "staff"}:
                     author = m.group("name").strip()
             continue
@@ -181,5 +207,5 @@ def clean_article(raw: str, title: str = "") -> Cleaned:
 
 
 def _is_chrome_phrase(line: str) -> bool:
-    return bool(_BOILERPLATE_PHRASES.search(line) or _CAPTION.search(line) or _BYLINE.match(line)
+    return bool(_BOILERPLATE_PHRASES.search(line) or _CAPTION.search(line) or _byline(line)
                 or _AUTHOR_FIELD.search(line))

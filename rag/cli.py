@@ -38,6 +38,8 @@ def load_config(path: str | None, settings: list[str]) -> Config:
             raise ConfigError(f"config file {path} does not exist") from e
         except json.JSONDecodeError as e:
             raise ConfigError(f"config file {path} is not valid JSON: line {e.lineno}: {e.msg}") from e
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read config file {path}: {e}") from e
     for item in settings:
         if "=" not in item:
             raise ConfigError(f"--set {item!r} must look like name=value")
@@ -254,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     except (RagError, KeyError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"error: {message}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

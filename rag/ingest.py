@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -44,16 +45,59 @@ def decode_bytes(data: bytes, source: str) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        from charset_normalizer import from_bytes
+        text = _mostly_utf8(data) or _western_8bit(data)
+        if text is None:
+            from charset_normalizer import from_bytes
 
-        best = from_bytes(data).best()
-        if best is None or best.encoding is None:
-            raise IngestError(source, f"not valid UTF-8 (byte {e.start}) and no other encoding fits") from e
-        text = str(best)
+            best = from_bytes(data).best()
+            if best is None or best.encoding is None:
+                raise IngestError(source, f"not valid UTF-8 (byte {e.start}) and no other encoding fits") from e
+            text = str(best)
     controls = sum(1 for ch in text[:20000] if ord(ch) < 32 and ch not in "\n\r\t\f")
     if text and controls / min(len(text), 20000) > 0.05:
         raise IngestError(source, "looks like a binary file (many control characters), not text")
     return text
+
+
+def _mostly_utf8(data: bytes) -> str | None:
+    """``data`` as UTF-8 with its few invalid bytes replaced by U+FFFD, when valid multi-byte
+    characters outnumber them, else ``None``.
+
+    A UTF-8 article with one corrupt byte is still UTF-8: read as cp1252 every "é" would
+    become "Ã©", and a detector may pick an unrelated encoding. A cp1252 or Latin-1 text,
+    by contrast, almost never holds a valid UTF-8 multi-byte sequence.
+    """
+    text = data.decode("utf-8-sig", errors="replace")
+    bad = text.count("\ufffd")
+    good = sum(1 for ch in text if ord(ch) > 127) - bad
+    return text if good > bad else None
+
+
+# What a Western (cp1252 / Latin-1) text plausibly contains beyond ASCII: accented letters
+# and typographic punctuation, not symbols such as "¹" or "¥".
+_WESTERN = set("ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÐÑÒÓÔÕÖØÙÚÛÜÝÞßàáâãäåæçèéêëìíîïðñòóôõöøùúûüýþÿŒœŠšŽžŸƒ"
+               "“”‘’‚„–—…•€™†‡‰‹›«»°©®·§£¡¿\u00a0")
+
+
+def _western_8bit(data: bytes) -> str | None:
+    """``data`` as cp1252 when that reads as Western text, else ``None``.
+
+    Statistical detectors often take short Western texts for Central European or Asian
+    encodings; cp1252 (a superset of Latin-1's printable range) is by far the most common
+    8-bit encoding of news text, so it is tried first and kept only when it looks right:
+    no unusual symbols, and accented letters a minority (Cyrillic read as cp1252 is all
+    accented letters).
+    """
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    extra = [ch for ch in text if ord(ch) > 127]
+    if any(ch not in _WESTERN for ch in extra):
+        return None
+    letters = sum(1 for ch in text if ch.isalpha())
+    accented = sum(1 for ch in extra if ch.isalpha())
+    return text if accented <= 0.3 * letters else None
 
 
 def _safe_id(value: Any, source: str) -> str:
@@ -75,7 +119,7 @@ def make_document(raw_text: str, doc_id: str, source_name: str, meta: dict[str, 
         doc_id=doc_id,
         text=cleaned.text,
         title=cleaned.title,
-        date=(parse_date(raw_date) or raw_date[:10]) if raw_date else cleaned.date,
+        date=parse_date(raw_date) or cleaned.date,  # always ISO YYYY-MM-DD or ""
         source=normalize_text(str(meta.get("source") or "")),
         url=normalize_text(str(meta.get("url") or "")),
         author=normalize_text(str(meta.get("author") or "")) or cleaned.author,
@@ -102,7 +146,8 @@ def _parse_json(text: str, source: str) -> Any:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise IngestError(source, f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from e
+        where = f"line {e.lineno} column {e.colno}" if "\n" in text.strip() else f"column {e.colno}"
+        raise IngestError(source, f"malformed JSON at {where}: {e.msg}") from e
     except RecursionError as e:
         raise IngestError(source, f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from e
     if _json_depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
@@ -163,14 +208,20 @@ def read_file(path: Path, max_bytes: int) -> Iterator[Document | Skipped]:
         if suffix not in SUPPORTED_SUFFIXES:
             raise IngestError(str(path), f"unsupported file type {suffix or '(none)'}; "
                                          f"supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}")
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise IngestError(str(path), f"file is {size:,} bytes, over the {max_bytes:,}-byte limit")
-        with open(path, "rb") as fh:
+        # Non-blocking open, then check what was opened: a FIFO or device named "x.txt" must
+        # not hang or flood the batch (checking the path first would leave a race).
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as fh:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise IngestError(str(path), "not a regular file (a pipe, device or socket); not read")
+            if info.st_size > max_bytes:
+                raise IngestError(str(path), f"file is {info.st_size:,} bytes, over the {max_bytes:,}-byte limit")
             data = fh.read(max_bytes + 1)
         if len(data) > max_bytes:
             raise IngestError(str(path), f"file is over the {max_bytes:,}-byte limit")
         text = decode_bytes(data, str(path))
+        if not text.strip():
+            raise IngestError(str(path), "the file is empty")
         if suffix in JSON_SUFFIXES:
             yield from _read_json_records(text, path, suffix)
         elif suffix in HTML_SUFFIXES:
@@ -198,9 +249,15 @@ def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path | Skipp
                 rel = sub.relative_to(path)
                 if any(part.startswith(".") for part in rel.parts) or sub.is_dir():
                     continue
-                if sub.is_symlink() and not sub.resolve().is_relative_to(root):
-                    yield Skipped(str(sub), "symlink points outside the folder; not followed")
-                    continue
+                if sub.is_symlink():
+                    try:
+                        target = sub.resolve()
+                    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+                        yield Skipped(str(sub), "symlink loop; not followed")
+                        continue
+                    if not target.is_relative_to(root):
+                        yield Skipped(str(sub), "symlink points outside the folder; not followed")
+                        continue
                 if sub.suffix.lower() not in SUPPORTED_SUFFIXES:
                     yield Skipped(str(sub), f"unsupported file type {sub.suffix or '(none)'}")
                     continue

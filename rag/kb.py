@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from .embed import Embedder, make_embedder
 from .errors import ConfigError, EmptyCorpusError, IndexMismatchError
 from .ingest import load_documents
 from .lexical import BM25Index
+from .normalize import normalize_text
 from .retrieve import Filters, Retriever
 from .store import IndexData
 from .types import Chunk, Document, Hit, IngestReport, Skipped
@@ -186,15 +187,20 @@ class KnowledgeBase:
         return self._write(docs, skipped, remove=(), progress=progress)
 
     def add_documents(self, docs: Sequence[Document]) -> IngestReport:
-        """Add or update already-built :class:`Document` objects."""
-        return self._write(list(docs), [], remove=())
+        """Add or update already-built :class:`Document` objects (text normalised; empty ones skipped)."""
+        ready: list[Document] = []
+        skipped: list[Skipped] = []
+        for doc in docs:
+            text = normalize_text(doc.text)
+            if not doc.doc_id or not text:
+                skipped.append(Skipped(doc.doc_id or "(no id)", "document has no id or no text"))
+            else:
+                ready.append(replace(doc, text=text))
+        return self._write(ready, skipped, remove=())
 
     def remove(self, doc_ids: Iterable[str]) -> IngestReport:
-        """Remove documents (their chunks, vectors and BM25 entries)."""
+        """Remove documents (their chunks, vectors and BM25 entries); unknown ids raise ``KeyError``."""
         ids = [doc_ids] if isinstance(doc_ids, str) else list(doc_ids)
-        missing = [d for d in ids if d not in self._snapshot.data.documents]
-        if missing:
-            raise KeyError(f"no document(s) {', '.join(map(repr, missing))} in the index")
         return self._write([], [], remove=ids)
 
     def _write(self, docs: list[Document], skipped: list[Skipped], remove: Sequence[str],
@@ -206,6 +212,9 @@ class KnowledgeBase:
                     base = store.load(self.index_dir)  # another process wrote since we read
             except Exception:  # noqa: BLE001 - fall back to our own state; save() rewrites it whole
                 base = self._snapshot.data
+            missing = [d for d in remove if d not in base.documents]
+            if missing:
+                raise KeyError(f"no document(s) {', '.join(map(repr, missing))} in the index")
             data, report = self._apply(base, self.embedder, docs, skipped, remove, progress)
             if report.added or report.updated or report.removed:
                 store.save(self.index_dir, data)

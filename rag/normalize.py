@@ -26,9 +26,11 @@ def normalize_text(text: str) -> str:
     blank line in a row, no spaces at line ends, and no leading or trailing blanks.
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = unicodedata.normalize("NFKC", text)
+    # Drop invisible characters before NFKC, so that what they separated composes now and a
+    # second pass changes nothing (idempotence).
     text = text.translate(_ZERO_WIDTH)
     text = _CONTROL.sub("", text)
+    text = unicodedata.normalize("NFKC", text)
     text = _SPACES.sub(" ", text)
     text = _TRAILING.sub("\n", text)
     text = _MANY_NEWLINES.sub("\n\n", text)

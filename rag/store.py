@@ -21,9 +21,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -99,6 +101,12 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _manifest_digest(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest's content without its own checksum field (canonical JSON)."""
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -108,8 +116,11 @@ def current_generation(index_dir: Path) -> Path:
     pointer = index_dir / "CURRENT"
     if not pointer.is_file():
         raise IndexNotFoundError(f"no index in {index_dir} (no CURRENT file); build one with `rag index`")
-    name = pointer.read_text(encoding="utf-8").strip()
-    if not name.startswith("gen-") or "/" in name or not (index_dir / name).is_dir():
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise IndexCorruptError(f"cannot read {pointer}: {e}; rebuild the index") from e
+    if not re.fullmatch(r"gen-\d{6,}", name) or not (index_dir / name).is_dir():
         raise IndexCorruptError(f"{pointer} names {name!r}, which is not a generation folder; rebuild the index")
     return index_dir / name
 
@@ -178,6 +189,9 @@ def save(index_dir: Path, data: IndexData) -> Path:
         "counts": {"documents": len(data.documents), "chunks": len(data.chunks), "sentences": len(data.sentences)},
         "files": files,
     }
+    # The manifest checks every other file; this checks the manifest (a flipped byte in a count
+    # or a date would otherwise go unnoticed).
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     for p in tmp.iterdir():
         with open(p, "rb") as fh:
@@ -215,6 +229,8 @@ def read_manifest(gen: Path) -> dict[str, Any]:
         raise IndexCorruptError(f"cannot read {path}: {e}; rebuild the index") from e
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise IndexCorruptError(f"{path} is not a {FORMAT} manifest; rebuild the index")
+    if manifest.get("manifest_sha256") != _manifest_digest(manifest):
+        raise IndexCorruptError(f"{path} is altered or has no checksum (checksum mismatch); rebuild the index")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexMismatchError(f"index format version {manifest.get('format_version')!r} in {path}, "
                                  f"this library reads version {FORMAT_VERSION}; rebuild the index")
@@ -234,7 +250,19 @@ def verify_files(gen: Path, manifest: dict[str, Any]) -> None:
 
 def load(index_dir: Path, verify: bool = True) -> IndexData:
     """Read the current generation of ``index_dir``."""
-    gen = current_generation(index_dir)
+    for _ in range(2):
+        gen = current_generation(index_dir)
+        try:
+            return _load_generation(gen, verify)
+        except IndexCorruptError:
+            # Writers remove old generations: one may have gone while we read it. That is not
+            # corruption if CURRENT has moved on; read the new one.
+            if current_generation(index_dir) == gen:
+                raise
+    return _load_generation(current_generation(index_dir), verify)
+
+
+def _load_generation(gen: Path, verify: bool) -> IndexData:
     manifest = read_manifest(gen)
     if verify:
         verify_files(gen, manifest)
@@ -269,7 +297,7 @@ def load(index_dir: Path, verify: bool = True) -> IndexData:
         bm25 = BM25Index.load(gen)
     except IndexCorruptError:
         raise
-    except (sqlite3.DatabaseError, KeyError, ValueError, OSError, IndexError) as e:
+    except (sqlite3.DatabaseError, KeyError, ValueError, OSError, IndexError, EOFError, zipfile.BadZipFile) as e:
         raise IndexCorruptError(f"cannot read the index in {gen}: {e}; rebuild the index") from e
     data = IndexData(config=config, embedder=manifest["embedder"], documents=docs, doc_hashes=hashes,
                      chunks=chunks, chunk_sents=chunk_sents, chunk_hashes=chunk_hashes,
