@@ -68,7 +68,7 @@ _RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (rf"\bwhere\b|\b(what|which)\b{_GAP}?({_PLACE_NOUNS})\b|\b(what|which) ({_PLACE_NOUNS})\b", "place", PLACE),
     (rf"\b(what|which)\b{_GAP}?({_ORG_NOUNS})\b|\b(what|which) ({_ORG_NOUNS})\b", "org", ("ORG", "NORP")),
     (rf"\b(who|whom|whose)\b|\b(what|which)\b{_GAP}?({_PERSON_NOUNS})\b|\b(what|which) ({_PERSON_NOUNS})\b",
-     "person", ("PERSON", "ORG", "NORP")),
+     "person", ("PERSON", "ORG")),
     (r"\b(what|which)\b.*\b(slogan|chant|motto|message|words|say|said|says|call|called|describe|described"
      r"|read|reads|sign|nickname|term)\b", "quote", ("QUOTE", "WORK_OF_ART", "LAW", "EVENT")),
     (r"\b(what|which)\b", "entity", ANY_ENTITY),
@@ -76,6 +76,37 @@ _RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 # Words that say what kind of answer is wanted, not what it is about: not required in the evidence.
 FRAME_WORDS = frozenset("""name names city country place year date day month time number kind type sort role
 rank figure amount total size called call""".split())
+
+_AUX = frozenset("""is are was were be been being do does did has have had can could will would shall should may
+might must the a an of in on at to for by with from""".split())
+
+
+def wh_head_terms(question: str) -> set[str]:
+    """The stemmed noun a which/what question asks for ("which air base in Germany" gives "base")."""
+    m = re.search(r"\b(?:which|what)\s+((?:[\w’'-]+\s+){0,3}[\w’'-]+)", question, re.IGNORECASE)
+    if not m:
+        return set()
+    words = []
+    for w in m.group(1).split():
+        if w.lower() in _AUX:
+            break
+        words.append(w)
+    return set(tokenize(words[-1])) if words else set()  # the noun; the words before it modify it
+
+
+def question_acronyms(question: str) -> set[str]:
+    """Initials of capitalised phrases in the question ("Popular Mobilization Forces" gives "pmf")."""
+    out = set()
+    for m in re.finditer(r"(?:\b[A-Z][\w’'-]*\s+){1,5}[A-Z][\w’'-]*", question):
+        out.add("".join(w[0] for w in m.group().split()).lower())
+    return out
+
+
+def how_many_unit(question: str) -> set[str]:
+    """The counted noun of a "how many X" question, stemmed."""
+    m = re.search(r"\bhow many\s+([\w’'-]+)", question, re.IGNORECASE)
+    return set(tokenize(m.group(1))) if m else set()
+
 
 def classify_question(question: str) -> QuestionType:
     """The expected answer type of ``question`` (see the module docstring)."""
@@ -169,6 +200,8 @@ def clean_span(text: str, start: int, end: int) -> tuple[str, int, int]:
         if text.endswith(suffix):
             text, end = text[: -len(suffix)], end - len(suffix)
     m = _TRAIL.search(text)
+    if m and text[m.start():].strip() == "." and re.search(r"(?:\b[A-Za-z]\.){2,}$", text):
+        m = None  # an acronym's final period belongs to it ("U.S.")
     if m:
         end -= len(text) - m.start()
         text = text[: m.start()]
@@ -221,9 +254,8 @@ def term_weights(question: str, bm25: Any) -> dict[str, float]:
     return {t: (bm25.idf(t) if t in bm25.vocab else unseen) for t in terms}
 
 
-def score_sentences(kb: Any, question: str, hits: Sequence[Hit]) -> list[ScoredSentence]:
+def score_sentences(snapshot: Any, question: str, hits: Sequence[Hit]) -> list[ScoredSentence]:
     """Every sentence of the retrieved passages, scored against the question, best first."""
-    snapshot = kb._snapshot  # noqa: SLF001 - one consistent view for the whole answer
     data, retriever = snapshot.data, snapshot.retriever
     qvec = retriever.embed_query(question)
     idf = term_weights(question, data.bm25)
@@ -269,20 +301,32 @@ def _merge_adjacent_dates(spans: Sequence[tuple[str, int, int, str]], text: str)
     return out
 
 
-def _typed_spans(qtype: QuestionType, sent_text: str, spans: Sequence[tuple[str, int, int, str]]
-                 ) -> list[tuple[str, int, int, str, float]]:
+# Share of a candidate's score kept however common its words are; rarer words earn the rest.
+INFO_FLOOR = 0.55
+_PLACE_HEAD = re.compile(rf"\b({_PLACE_NOUNS})$", re.IGNORECASE)
+# Second-choice labels: spaCy's small model often tags places as ORG ("Erbil") and vice versa.
+_SECOND_CHOICE = {"place": {"ORG": 0.6}, "person": {"ORG": 0.6}, "org": {"PERSON": 0.4, "GPE": 0.5}}
+
+
+def _typed_spans(qtype: QuestionType, sent_text: str, spans: Sequence[tuple[str, int, int, str]],
+                 heads: set[str] = frozenset()) -> list[tuple[str, int, int, str, float]]:
     """Candidate spans with a type fit in [0, 1]: the question's first label fits best."""
     ents = _merge_adjacent_dates([sp for sp in spans if sp[0] != "NP"], sent_text)
     nps = [sp for sp in spans if sp[0] == "NP"]
+    second = _SECOND_CHOICE.get(qtype.name, {})
     out: list[tuple[str, int, int, str, float]] = []
     for label, a, b, raw in ents:
-        if label in qtype.labels:
-            fit = 1.0 if label == qtype.labels[0] else 0.8
+        if label in qtype.labels or label in second:
+            fit = 1.0 if label == qtype.labels[0] else second.get(label, 0.8)
             out.append((label, a, b, raw, fit))
             if qtype.name == "place":  # "Baghdad" in "Baghdad airport": the whole phrase is the place
                 for _, na, nb, nraw in nps:
-                    if na <= a and b <= nb and (na, nb) != (a, b):
+                    if na <= a and b <= nb and (na, nb) != (a, b) and _PLACE_HEAD.search(nraw.rstrip(" .,")):
                         out.append(("NP", na, nb, nraw, fit))
+    if heads:  # a span naming what was asked for ("Ramstein Air Base" for "which air base")
+        for label, a, b, raw in list(ents) + nps:
+            if heads & set(tokenize(raw)):
+                out.append((label, a, b, raw, 1.3))
     if qtype.name == "quote" or qtype.name == "entity":
         for m in _QUOTED.finditer(sent_text):
             out.append(("QUOTE", m.start(1), m.end(1), m.group(1), 0.9 if qtype.name == "quote" else 0.6))
@@ -302,6 +346,9 @@ def extract_candidates(question: str, qtype: QuestionType, sentences: Sequence[S
                        analyzer: Analyzer, bm25: Any = None) -> list[Candidate]:
     """Pool typed answer spans from the best sentences into scored candidates."""
     qterms = set(tokenize(question))
+    heads = wh_head_terms(question) - {t for w in ("which", "what") for t in tokenize(w)}
+    acronyms = question_acronyms(question)
+    unit = how_many_unit(question)
     weights = term_weights(question, bm25)
     top_idf = max([*weights.values(), 1.0])
     analyses = analyzer.spans([s.text for s in sentences])
@@ -309,17 +356,25 @@ def extract_candidates(question: str, qtype: QuestionType, sentences: Sequence[S
     for sent, spans in zip(sentences, analyses):
         words = [(m.start(), m.end(), set(tokenize(m.group()))) for m in _WORD_RE.finditer(sent.text)]
         matched = [i for i, (_, _, t) in enumerate(words) if t & qterms]
-        for label, a0, b0, raw, fit in _typed_spans(qtype, sent.text, spans):
+        for label, a0, b0, raw, fit in _typed_spans(qtype, sent.text, spans, heads):
             text, a, b = clean_span(raw, a0, b0)
             text, a = _strip_leading(text, a)
             if not text or not re.search(r"\w", text) or len(text) > 120:
                 continue
             cterms = set(tokenize(text))
+            if not cterms:
+                continue  # nothing but stop words or single letters
             if label in ("NP", "QUOTE") and (not cterms or text.lower() in {"which", "who", "it", "they", "he",
                                                                             "she", "we", "you", "this", "that"}):
                 continue
-            if cterms and cterms <= qterms:
-                continue  # the question already names it
+            if cterms and all(_named_in(t, qterms) for t in cterms) or text.lower() in acronyms:
+                continue  # the question already names it ("Iraq" for "which Iraqi city")
+            if qtype.name == "number" and unit and unit & cterms and re.search(
+                    r"\d|\b(" + "|".join(_NUMBER_WORDS) + r")\b", text.lower()):
+                fit = 1.0  # "five days" for "how many days"
+            if qtype.name == "date" and label in WHEN and not re.search(
+                    r"\d|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec", text.lower()):
+                fit *= 0.75  # relative dates ("days later", "Saturday") are weaker answers
             inside = [i for i, (ws, we, _) in enumerate(words) if ws >= a and we <= b]
             first, last = (inside[0], inside[-1]) if inside else (0, 0)
             outside = [i for i in matched if i < first or i > last]
@@ -329,7 +384,7 @@ def extract_candidates(question: str, qtype: QuestionType, sentences: Sequence[S
             novel = [t for t in cterms if t not in qterms]
             info = np.mean([bm25.idf(t) if bm25 is not None and t in bm25.vocab else top_idf for t in novel]) \
                 if novel and bm25 is not None else top_idf
-            informative = 0.55 + 0.45 * min(float(info) / top_idf, 1.0)
+            informative = INFO_FLOOR + (1 - INFO_FLOOR) * min(float(info) / top_idf, 1.0)
             if qtype.name == "number" and label not in NUMBER and _numeric_value(text) is None:
                 fit *= 0.3
             score = sent.score * fit * informative * (0.45 + 0.55 * proximity) * (1.0 - 0.7 * overlap)
@@ -348,6 +403,18 @@ def extract_candidates(question: str, qtype: QuestionType, sentences: Sequence[S
     return _merge_contained(list(pooled.values()))
 
 
+def _named_in(term: str, qterms: set[str]) -> bool:
+    """A term the question uses, or a stem of one it uses ("iraq" in "iraqi")."""
+    return term in qterms or len(term) >= 4 and any(q.startswith(term) or term.startswith(q) and len(q) >= 4
+                                                    for q in qterms)
+
+
+def _numbers_compatible(a: str, b: str) -> bool:
+    """Whether the figures of one answer are all among the other's ("January 2020" and "3 January 2020")."""
+    na, nb = set(re.findall(r"\d+", a)), set(re.findall(r"\d+", b))
+    return na <= nb or nb <= na
+
+
 def _strip_leading(text: str, start: int) -> tuple[str, int]:
     m = _LEADING.match(text)
     if m and len(text) > m.end():
@@ -362,10 +429,13 @@ def _merge_contained(cands: list[Candidate]) -> list[Candidate]:
     for c in cands:
         words = set(c.key.split())
         target = next((m for m in merged if words and (words <= set(m.key.split()) or set(m.key.split()) <= words)
-                       and _numeric_value(c.key) == _numeric_value(m.key)), None)
+                       and _numbers_compatible(c.key, m.key)), None)
         if target is None:
             merged.append(c)
             continue
+        extra = len(c.key.split()) - len(target.key.split())
+        if 0 < extra <= 3 and c.score >= 0.6 * target.score:
+            target.text, target.key = c.text, c.key  # the more specific form ("January 3, 2020")
         for s in c.support:
             if all((t[1], t[2]) != (s[1], s[2]) for t in target.support):
                 target.support.append(s)
@@ -405,18 +475,14 @@ def _detect_conflict(cands: list[Candidate], qtype: QuestionType) -> Candidate |
     return None
 
 
-def _title(kb: Any, doc_id: str) -> str:
-    doc = kb._snapshot.data.documents.get(doc_id)  # noqa: SLF001
-    return doc.title if doc is not None else ""
-
-
-def _citations(kb: Any, supports: Sequence[tuple[float, str, int, int, str]], first_marker: int) -> list[Citation]:
-    data = kb._snapshot.data  # noqa: SLF001
+def _citations(snapshot: Any, supports: Sequence[tuple[float, str, int, int, str]],
+               first_marker: int) -> list[Citation]:
+    documents = snapshot.data.documents
     out = []
     for i, (_, doc_id, start, end, chunk_id) in enumerate(supports):
-        text = data.documents[doc_id].text
-        out.append(Citation(marker=first_marker + i, doc_id=doc_id, title=_title(kb, doc_id), chunk_id=chunk_id,
-                            quote=text[start:end], start=start, end=end))
+        doc = documents[doc_id]
+        out.append(Citation(marker=first_marker + i, doc_id=doc_id, title=doc.title, chunk_id=chunk_id,
+                            quote=doc.text[start:end], start=start, end=end))
     return out
 
 
@@ -437,40 +503,41 @@ def answer_question(kb: Any, question: str, k: int = 5, mode: str = "extractive"
     if mode not in ("extractive", "llm"):
         raise ConfigError(f"mode={mode!r} is not valid; choose extractive or llm")
     t0 = time.perf_counter()
-    question = prepare_query(question, kb.config.max_query_chars)
-    hits = kb.search(question, k=max(k, 8), filters=filters, mode=search_mode)
+    snapshot = kb.snapshot()  # one consistent view for the whole answer, even if a write lands meanwhile
+    question = prepare_query(question, snapshot.retriever.config.max_query_chars)
+    hits = snapshot.retriever.search(question, k=max(k, 8), filters=filters, mode=search_mode)
     t1 = time.perf_counter()
     if mode == "llm" or llm is not None:
         from .generate import generate_answer
 
-        return generate_answer(kb, question, hits, k=k, llm=llm, started=t0, retrieved=t1)
-    answer = extractive_answer(kb, question, hits, k=k)
+        return generate_answer(snapshot, question, hits, k=k, llm=llm, started=t0, retrieved=t1)
+    answer = extractive_answer(snapshot, question, hits, k=k)
     t2 = time.perf_counter()
     timing = {"retrieve_ms": (t1 - t0) * 1000, "answer_ms": (t2 - t1) * 1000, "total_ms": (t2 - t0) * 1000}
     return Answer(**{**answer.__dict__, "timing": timing})
 
 
-def extractive_answer(kb: Any, question: str, hits: Sequence[Hit], k: int = 5,
+def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int = 5,
                       analyzer: Analyzer | None = None) -> Answer:
-    """The extractive answer over already-retrieved ``hits`` (the first ``k`` are shown)."""
+    """The extractive answer over already-retrieved ``hits`` from one index ``snapshot`` (first ``k`` shown)."""
     analyzer = analyzer or default_analyzer()
     qtype = classify_question(question)
     shown = tuple(hits[:k])
-    sentences = score_sentences(kb, question, hits)[:8]
-    cands = extract_candidates(question, qtype, sentences, analyzer, kb._snapshot.data.bm25) if sentences else []  # noqa: SLF001
+    sentences = score_sentences(snapshot, question, hits)[:8]
+    cands = extract_candidates(question, qtype, sentences, analyzer, snapshot.data.bm25) if sentences else []
     best = cands[0] if cands else None
     confidence = confidence_of(best, sentences, qtype)
-    threshold = kb.config.abstain_threshold
+    threshold = snapshot.retriever.config.abstain_threshold
     if best is None or confidence < threshold:
         return Answer(question=question, text=abstention_text(shown), short_answer="", citations=(),
                       passages=shown, abstained=True, confidence=confidence)
     rival = _detect_conflict(cands, qtype)
     supports = [s for s in best.support if s[0] >= 0.5 * best.support[0][0]][:3]
-    cites = _citations(kb, supports, 1)
+    cites = _citations(snapshot, supports, 1)
     notes: list[str] = []
     if rival is not None:
         rival_supports = [s for s in rival.support if s[1] not in best.docs][:2]
-        rival_cites = _citations(kb, rival_supports, len(cites) + 1)
+        rival_cites = _citations(snapshot, rival_supports, len(cites) + 1)
         text = (f"The articles disagree: {best.text} {_markers(cites)} versus {rival.text} "
                 f"{_markers(rival_cites)}.")
         short = f"{best.text} or {rival.text}"

@@ -62,6 +62,7 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self.threads = threads or os.cpu_count() or 1
         self._model = None
+        self._counter = None  # the tokenizer without truncation or padding, for count_tokens
         self._lock = threading.Lock()
 
     @property
@@ -95,9 +96,32 @@ class SentenceTransformerEmbedder:
         """Word-piece counts without special tokens, from the model's own tokenizer."""
         if not texts:
             return []
+        counter = self._token_counter()
+        if counter is not None:
+            return [len(e.ids) for e in counter.encode_batch(list(texts), add_special_tokens=False)]
         encoded = self.model.tokenizer(list(texts), add_special_tokens=False, truncation=False,
                                        return_attention_mask=False, return_token_type_ids=False)
         return [len(ids) for ids in encoded["input_ids"]]
+
+    def _token_counter(self):  # noqa: ANN202 - a tokenizers.Tokenizer, or None for a slow tokenizer
+        """A private copy of the fast tokenizer with truncation and padding off.
+
+        Counting through the ``transformers`` wrapper costs about twice as much per call (it
+        re-applies truncation and padding settings every time) and warns about every text
+        longer than the model's limit, which is exactly what counting is for.
+        """
+        if self._counter is None:
+            backend = getattr(self.model.tokenizer, "backend_tokenizer", None)
+            if backend is None:
+                self._counter = False
+            else:
+                from tokenizers import Tokenizer
+
+                counter = Tokenizer.from_str(backend.to_str())
+                counter.no_truncation()
+                counter.no_padding()
+                self._counter = counter
+        return self._counter or None
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Normalised float32 vectors, batched by length (sentence-transformers sorts by length)."""

@@ -22,7 +22,7 @@ from . import vectors as vec
 from .chunk import chunk_document
 from .config import Config
 from .embed import Embedder, make_embedder
-from .errors import ConfigError, EmptyCorpusError, IndexMismatchError
+from .errors import ConfigError, EmptyCorpusError, IndexMismatchError, IndexNotFoundError
 from .ingest import load_documents
 from .lexical import BM25Index
 from .normalize import normalize_text
@@ -67,12 +67,17 @@ class KnowledgeBase:
             print(hit.doc_id, hit.start, hit.end, hit.text[:80])
     """
 
-    def __init__(self, index_dir: Path, data: IndexData, embedder: Embedder) -> None:
+    def __init__(self, index_dir: Path, data: IndexData, embedder: Embedder,
+                 options: dict[str, Any] | None = None) -> None:
         self.index_dir = Path(index_dir)
         self.embedder = embedder
         self._write_lock = threading.Lock()
-        self._snapshot = _Snapshot(data, Retriever(data, embedder, data.config))
-        self._answerers: dict[str, Any] = {}
+        self._options = dict(options or {})  # search-time overrides of this session, never persisted
+        self._snapshot = self._make_snapshot(data)
+
+    def _make_snapshot(self, data: IndexData) -> _Snapshot:
+        config = data.config.with_(**self._options) if self._options else data.config
+        return _Snapshot(data, Retriever(data, self.embedder, config))
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
@@ -120,8 +125,8 @@ class KnowledgeBase:
                                      f"(dim {built.get('dim')}), not {embedder.name} (dim {embedder.dim})")
         if options:
             cls._check_search_options(options)
-            data.config = data.config.with_(**options)
-        return cls(Path(index_dir), data, model)
+            data.config.with_(**options)  # validate now
+        return cls(Path(index_dir), data, model, options)
 
     @staticmethod
     def _check_search_options(options: dict[str, Any]) -> None:
@@ -142,7 +147,8 @@ class KnowledgeBase:
     # ---- reading ------------------------------------------------------------------------
     @property
     def config(self) -> Config:
-        return self._snapshot.data.config
+        """The configuration in force: the index's own, with this session's search options."""
+        return self._snapshot.retriever.config
 
     def documents(self) -> list[Document]:
         """Every indexed document, in insertion order."""
@@ -166,6 +172,10 @@ class KnowledgeBase:
                mode: str | None = None) -> list[Hit]:
         """The ``k`` best passages for ``query`` (``mode``: "hybrid", "dense" or "bm25")."""
         return self._snapshot.retriever.search(query, k=k, filters=filters, mode=mode)
+
+    def snapshot(self) -> _Snapshot:
+        """The current immutable view (data and retriever); one answer reads only one snapshot."""
+        return self._snapshot
 
     def ask(self, question: str, k: int = 5, mode: str = "extractive",
             filters: Filters | dict[str, Any] | None = None, llm: Any = None, search_mode: str | None = None):  # noqa: ANN201
@@ -208,17 +218,18 @@ class KnowledgeBase:
         with self._write_lock, store.write_lock(self.index_dir):
             base = self._snapshot.data
             try:
-                if store.current_generation(self.index_dir).name != f"gen-{base.generation:06d}":
-                    base = store.load(self.index_dir)  # another process wrote since we read
-            except Exception:  # noqa: BLE001 - fall back to our own state; save() rewrites it whole
-                base = self._snapshot.data
+                current = store.current_generation(self.index_dir).name
+            except IndexNotFoundError:
+                current = None  # the folder was emptied: our state becomes the index again
+            if current is not None and current != f"gen-{base.generation:06d}":
+                base = store.load(self.index_dir)  # another writer saved since we read; build on its state
             missing = [d for d in remove if d not in base.documents]
             if missing:
                 raise KeyError(f"no document(s) {', '.join(map(repr, missing))} in the index")
             data, report = self._apply(base, self.embedder, docs, skipped, remove, progress)
             if report.added or report.updated or report.removed:
                 store.save(self.index_dir, data)
-                self._snapshot = _Snapshot(data, Retriever(data, self.embedder, data.config))
+                self._snapshot = self._make_snapshot(data)
             self.last_report = report
             return report
 
