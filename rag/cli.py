@@ -98,9 +98,11 @@ def cmd_index(args: argparse.Namespace) -> int:
     if args.engine == "ray":
         from .distributed import build_with_ray
 
-        kb = build_with_ray(args.paths, index, config, address=args.address, workers=args.workers)
+        kb = build_with_ray(args.paths, index, config, address=args.address, workers=args.workers,
+                            backend=args.backend, uri=args.uri)
     else:
-        kb = KnowledgeBase.build(args.paths, index, config, progress=not args.quiet)
+        kb = KnowledgeBase.build(args.paths, index, config, progress=not args.quiet, backend=args.backend,
+                                 uri=args.uri)
     _print_report(kb.last_report)
     s = kb.stats()
     print(f"index {index}: {s['documents']} documents, {s['chunks']} chunks, {s['index_type']}, {s['embedder']}")
@@ -200,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=["local", "ray"], default="local", help="where to embed (default local)")
     p.add_argument("--address", help="Ray cluster address to join (with --engine ray)")
     p.add_argument("--workers", type=int, default=2, help="Ray embedding workers (with --engine ray)")
+    p.add_argument("--backend", choices=["faiss", "milvus"], default="faiss",
+                   help="where chunk vectors are served from (default faiss, in the index folder)")
+    p.add_argument("--uri", help="Milvus URI (with --backend milvus; default a milvus-lite file in the index folder)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_index)
 

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import os
 import threading
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import dedup, store
+from . import backends, dedup, store
 from . import vectors as vec
 from .chunk import chunk_document
 from .config import Config
@@ -51,6 +50,32 @@ def _hash(text: str) -> str:
     return dedup.content_hash(text)[:24]
 
 
+EmbedFn = Callable[[list[str]], np.ndarray]  # texts -> L2-normalised float32 rows
+Chunked = dict[str, tuple[list[Chunk], list[tuple[int, int]]]]  # doc_id -> (chunks, sentence spans)
+
+
+def chunk_for_index(doc: Document, embedder: Embedder, cfg: Config) -> tuple[list[Chunk], list[tuple[int, int]]]:
+    """A document's chunks and sentence spans, sized in the embedder's tokens (title room reserved).
+
+    The one chunking rule of every build, local or distributed (:mod:`rag.distributed`).
+    """
+    max_tokens = min(cfg.chunk_tokens, embedder.max_tokens)
+    reserved = 3 + (embedder.count_tokens([doc.title])[0] if cfg.embed_title and doc.title else 0)
+    return chunk_document(doc, embedder.count_tokens, max_tokens, cfg.overlap_sentences,
+                          reserved=min(reserved, max_tokens // 2))
+
+
+def chunk_metadata(data: IndexData, rows: Sequence[int]) -> list[dict[str, Any]]:
+    """The filterable fields a vector store keeps with each chunk vector."""
+    out = []
+    for row in rows:
+        c = data.chunks[row]
+        doc = data.documents[c.doc_id]
+        out.append({"doc_id": c.doc_id, "start": c.start, "end": c.end, "source": doc.source or "",
+                    "date": doc.date or ""})
+    return out
+
+
 @dataclass(frozen=True)
 class _Snapshot:
     data: IndexData
@@ -82,26 +107,73 @@ class KnowledgeBase:
     # ---- construction -------------------------------------------------------------------
     @classmethod
     def build(cls, paths: PathsLike, index_dir: str | os.PathLike[str], config: Config | None = None,
-              *, embedder: Embedder | None = None, progress: bool = False) -> KnowledgeBase:
+              *, embedder: Embedder | None = None, progress: bool = False, backend: str = "faiss",
+              uri: str | None = None) -> KnowledgeBase:
         """Read, clean, chunk, embed and index the articles under ``paths`` into ``index_dir``.
 
         Replaces any index already there (atomically). Bad files are skipped and reported
         in ``kb.last_report``; a corpus with no readable article raises
-        :class:`EmptyCorpusError`.
+        :class:`EmptyCorpusError`. ``backend="milvus"`` serves the chunk vectors from a Milvus
+        collection at ``uri`` (default: a milvus-lite file in ``index_dir``); the manifest records
+        it, so :meth:`open` reconnects.
         """
         config = config or Config()
         embedder = embedder or make_embedder(config.embedder, config.batch_size)
-        empty = IndexData(config=config, embedder=cls._embedder_info(config, embedder))
         docs, skipped = load_documents(_as_paths(paths), config.max_file_bytes)
+        return cls.build_documents(docs, skipped, index_dir, config, embedder=embedder, progress=progress,
+                                   backend=backend, uri=uri, label=", ".join(_as_paths(paths)))
+
+    @classmethod
+    def build_documents(cls, docs: list[Document], skipped: list[Skipped], index_dir: str | os.PathLike[str],
+                        config: Config, *, embedder: Embedder, progress: bool = False, backend: str = "faiss",
+                        uri: str | None = None, embed_fn: EmbedFn | None = None, chunked: Chunked | None = None,
+                        label: str = "") -> KnowledgeBase:
+        """Build an index from documents already read; ``embed_fn`` and ``chunked`` let another
+        engine (:mod:`rag.distributed`) do the embedding and chunking, with the same result."""
         index_dir = Path(index_dir)
+        info = backends.store_info(backend, uri, index_dir)
+        empty = IndexData(config=config, embedder=cls._embedder_info(config, embedder), vector_store=info)
         with store.write_lock(index_dir):
-            data, report = cls._apply(empty, embedder, docs, skipped, remove=(), progress=progress)
+            data, report = cls._apply(empty, embedder, docs, skipped, remove=(), progress=progress,
+                                      embed_fn=embed_fn, chunked=chunked)
             if not data.documents:
-                raise EmptyCorpusError(f"no article left to index in {', '.join(_as_paths(paths))}")
-            store.save(index_dir, data)
+                raise EmptyCorpusError(f"no article left to index in {label or index_dir}")
+            previous = cls._live_vector_store(index_dir)
+            data.backend = backends.open_backend(info, index_dir, int(embedder.dim), create=True)
+            cls._publish(index_dir, empty, data, report)
+            if previous and previous.get("name") == "milvus" and previous != info:
+                try:  # the replaced index's collection; best effort, the new index is already live
+                    backends.open_backend(previous, index_dir, int(embedder.dim)).drop()
+                except Exception:  # noqa: BLE001, S110 - a stale collection is harmless
+                    pass
         kb = cls(index_dir, data, embedder)
         kb.last_report = report
         return kb
+
+    @staticmethod
+    def _live_vector_store(index_dir: Path) -> dict[str, Any] | None:
+        try:
+            return store.read_manifest(store.current_generation(index_dir)).get("vector_store", {"name": "faiss"})
+        except Exception:  # noqa: BLE001 - no index, or an unreadable one: nothing to clean up
+            return None
+
+    @staticmethod
+    def _publish(index_dir: Path, base: IndexData, data: IndexData, report: IngestReport) -> None:
+        """Save ``data``; with an external vector store, add new vectors before and remove old ones after.
+
+        That order keeps a reader of the previous snapshot whole: it ignores ids it does not know
+        and still finds every vector it does until the new generation is current.
+        """
+        backend = data.backend
+        old = {int(v) for v in base.vids}
+        if backend is not None:
+            changed = set(report.added) | set(report.updated)
+            rows = [i for i, c in enumerate(data.chunks) if c.doc_id in changed or int(data.vids[i]) not in old]
+            backend.add(data.vids[rows], np.asarray(data.chunk_vectors)[rows], chunk_metadata(data, rows))
+        store.save(index_dir, data)
+        if backend is not None:
+            gone = old - {int(v) for v in data.vids}
+            backend.remove(np.asarray(sorted(gone), dtype=np.int64))
 
     @classmethod
     def open(cls, index_dir: str | os.PathLike[str], *, embedder: Embedder | str | None = None,
@@ -179,10 +251,29 @@ class KnowledgeBase:
 
     def ask(self, question: str, k: int = 5, mode: str = "extractive",
             filters: Filters | dict[str, Any] | None = None, llm: Any = None, search_mode: str | None = None):  # noqa: ANN201
-        """Answer ``question`` with cited evidence, or abstain (see :mod:`rag.answer`)."""
+        """Answer ``question`` with cited evidence, or abstain.
+
+        ``mode="extractive"`` (default, :mod:`rag.answer`) or ``"llm"`` (:mod:`rag.generate`: the
+        bundled local model, or ``llm`` = any LangChain chat model or generator). One answer
+        reads one snapshot of the index, even if a write lands meanwhile.
+        """
+        if mode not in ("extractive", "llm"):
+            raise ConfigError(f"mode={mode!r} is not valid; choose extractive or llm")
+        snapshot = self._snapshot
+        if mode == "llm" or llm is not None:
+            from .generate import generate_answer
+
+            return generate_answer(snapshot, question, k=k, llm=llm, filters=filters, search_mode=search_mode)
         from .answer import answer_question
 
-        return answer_question(self, question, k=k, mode=mode, filters=filters, llm=llm, search_mode=search_mode)
+        return answer_question(snapshot, question, k=k, filters=filters, search_mode=search_mode)
+
+    def ask_stream(self, question: str, k: int = 5, filters: Filters | dict[str, Any] | None = None,
+                   llm: Any = None, search_mode: str | None = None):  # noqa: ANN201
+        """LLM mode, streamed: yields the draft's text pieces, then the verified :class:`Answer`."""
+        from .generate import stream_answer
+
+        yield from stream_answer(self._snapshot, question, k=k, llm=llm, filters=filters, search_mode=search_mode)
 
     def as_retriever(self, k: int = 5, **search_kwargs: Any):  # noqa: ANN201
         """A LangChain ``BaseRetriever`` over this knowledge base."""
@@ -228,15 +319,21 @@ class KnowledgeBase:
                 raise KeyError(f"no document(s) {', '.join(map(repr, missing))} in the index")
             data, report = self._apply(base, self.embedder, docs, skipped, remove, progress)
             if report.added or report.updated or report.removed:
-                store.save(self.index_dir, data)
+                self._publish(self.index_dir, base, data, report)
                 self._snapshot = self._make_snapshot(data)
             self.last_report = report
             return report
 
     @staticmethod
     def _apply(base: IndexData, embedder: Embedder, docs: list[Document], skipped: list[Skipped],
-               remove: Sequence[str], progress: bool = False) -> tuple[IndexData, IngestReport]:
-        """A new :class:`IndexData` with ``docs`` added or updated and ``remove`` removed."""
+               remove: Sequence[str], progress: bool = False, embed_fn: EmbedFn | None = None,
+               chunked: Chunked | None = None) -> tuple[IndexData, IngestReport]:
+        """A new :class:`IndexData` with ``docs`` added or updated and ``remove`` removed.
+
+        ``embed_fn`` (texts -> vectors; default ``embedder.embed``) and ``chunked`` (each
+        incoming document's :func:`chunk_for_index` result, computed elsewhere) change where
+        the work runs, not its result.
+        """
         cfg = base.config
         skipped = list(skipped)
         by_hash = {h: d for d, h in base.doc_hashes.items() if d not in remove}
@@ -293,11 +390,11 @@ class KnowledgeBase:
         new_sent_texts: list[str] = []
         chunk_sources: list[tuple[str, int]] = []  # ("cache", row) or ("new", index)
         sent_sources: list[tuple[str, int]] = []
-        max_tokens = min(cfg.chunk_tokens, embedder.max_tokens)
         for doc in incoming.values():
-            reserved = 3 + (embedder.count_tokens([doc.title])[0] if cfg.embed_title and doc.title else 0)
-            doc_chunks, spans = chunk_document(doc, embedder.count_tokens, max_tokens, cfg.overlap_sentences,
-                                               reserved=min(reserved, max_tokens // 2))
+            if chunked is not None and doc.doc_id in chunked:
+                doc_chunks, spans = chunked[doc.doc_id]
+            else:
+                doc_chunks, spans = chunk_for_index(doc, embedder, cfg)
             first_sent = len(sentences)
             row_of_span = {}
             for s, e in spans:
@@ -326,7 +423,11 @@ class KnowledgeBase:
             documents[doc.doc_id] = doc
             doc_hashes[doc.doc_id] = dedup.content_hash(doc.text)
 
-        embedded = embedder.embed(new_chunk_texts + new_sent_texts, progress=progress)
+        texts = new_chunk_texts + new_sent_texts
+        if embed_fn is None or not texts:
+            embedded = embedder.embed(texts, progress=progress)
+        else:
+            embedded = np.asarray(embed_fn(texts), dtype=np.float32)
         new_chunk_vecs, new_sent_vecs = embedded[: len(new_chunk_texts)], embedded[len(new_chunk_texts):]
 
         def pick(source: tuple[str, int], fresh: np.ndarray, cached: np.ndarray) -> np.ndarray:
@@ -341,11 +442,14 @@ class KnowledgeBase:
                          chunks=chunks, chunk_sents=chunk_sents, chunk_hashes=chunk_hashes,
                          chunk_vectors=chunk_vectors, sentences=sentences, sentence_hashes=sentence_hashes,
                          sentence_vectors=sentence_vectors, created_at=base.created_at,
-                         generation=base.generation)
-        data.index_type = vec.resolve_index_type(cfg.index_type, len(chunks), cfg.hnsw_threshold)
-        data.faiss_index = vec.build_index(chunk_vectors, data.vids, data.index_type, hnsw_m=cfg.hnsw_m,
-                                           ef_search=cfg.hnsw_ef_search, nlist=cfg.ivf_nlist,
-                                           nprobe=cfg.ivf_nprobe, pq_m=cfg.pq_m)
+                         generation=base.generation, vector_store=base.vector_store, backend=base.backend)
+        if base.vector_store.get("name", "faiss") == "faiss":
+            data.index_type = vec.resolve_index_type(cfg.index_type, len(chunks), cfg.hnsw_threshold)
+            data.faiss_index = vec.build_index(chunk_vectors, data.vids, data.index_type, hnsw_m=cfg.hnsw_m,
+                                               ef_search=cfg.hnsw_ef_search, nlist=cfg.ivf_nlist,
+                                               nprobe=cfg.ivf_nprobe, pq_m=cfg.pq_m)
+        else:
+            data.index_type = "flat"  # the Milvus collection's FLAT index: exact, like FAISS flat
         data.bm25 = BM25Index.build([embed_text(documents[c.doc_id], c.text, cfg.embed_title) for c in chunks])
         updated = [d for d in incoming if d in base.documents]
         report = IngestReport(added=tuple(d for d in incoming if d not in base.documents), updated=tuple(updated),

@@ -1,5 +1,5 @@
-"""Retrieval: dense (FAISS) and BM25 candidates, fused, re-scored by their best sentence,
-optionally reranked, diversified, and filtered by metadata.
+"""Retrieval: dense (FAISS or Milvus, see :mod:`rag.backends`) and BM25 candidates, fused,
+re-scored by their best sentence, optionally reranked, diversified, and filtered by metadata.
 
 The ranking maths lives in :mod:`rag.fusion`; this module gathers candidates and turns
 them into :class:`~rag.types.Hit` objects with the best sentence's span marked.
@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from . import fusion
-from . import vectors as vec
 from .config import Config
 from .embed import Embedder
 from .errors import ConfigError, QueryError
@@ -135,10 +134,14 @@ class Retriever:
     def embed_query(self, query: str) -> np.ndarray:
         return self.embedder.embed([query])[0]
 
-    def dense_candidates(self, qvec: np.ndarray, n: int, allowed: np.ndarray | None) -> dict[int, float]:
+    def dense_candidates(self, qvec: np.ndarray, n: int, allowed: np.ndarray | None,
+                         filters: Filters | None = None) -> dict[int, float]:
+        """Nearest chunk rows from the vector backend: FAISS takes the allowed ids, Milvus the filters."""
         allowed_ids = None if allowed is None else self.data.vids[allowed]
-        scores, ids = vec.search(self.data.faiss_index, qvec, n, allowed_ids)
-        return {self.data.row_of_vid[int(i)]: float(s) for s, i in zip(scores, ids)}
+        scores, ids = self.data.vector_backend().search(qvec, n, allowed_ids=allowed_ids, filters=filters)
+        rows = self.data.row_of_vid
+        # A shared Milvus collection may briefly hold a writer's new vectors: not in this snapshot.
+        return {rows[int(i)]: float(s) for s, i in zip(scores, ids) if int(i) in rows}
 
     def bm25_candidates(self, query: str, n: int, allowed: np.ndarray | None) -> dict[int, float]:
         assert self.data.bm25 is not None  # noqa: S101 - loaded with the index
@@ -194,7 +197,7 @@ class Retriever:
         qvec = self.embed_query(query) if mode in ("hybrid", "dense") or cfg.sentence_scoring else None
         stage: dict[str, dict[int, float]] = {}
         if mode in ("hybrid", "dense"):
-            stage["dense"] = self.dense_candidates(qvec, n, allowed)
+            stage["dense"] = self.dense_candidates(qvec, n, allowed, filt)
         if mode in ("hybrid", "bm25"):
             stage["bm25"] = self.bm25_candidates(query, n, allowed)
         if mode == "hybrid":

@@ -7,7 +7,7 @@ Layout of ``index/<name>/``::
         manifest.json    format version, embedder, config, counts, sha256 of every file
         store.sqlite     documents, chunks (spans, vector ids), sentences (spans)
         chunk_vectors.npy, sentence_vectors.npy   float32, L2-normalised
-        vectors.faiss    the ANN index over chunk vectors
+        vectors.faiss    the ANN index over chunk vectors (absent when a Milvus collection serves them)
         bm25.npz, bm25_vocab.json
     .lock                held while writing
 
@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from . import backends
 from . import vectors as vec
 from .config import Config
 from .errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
@@ -76,6 +77,8 @@ class IndexData:
     updated_at: str = ""
     generation: int = 0
     vids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    vector_store: dict[str, Any] = field(default_factory=lambda: {"name": "faiss"})  # as in the manifest
+    backend: Any = None  # the live non-FAISS backend (a MilvusBackend); never persisted
 
     def __post_init__(self) -> None:
         self.refresh_lookups()
@@ -83,6 +86,10 @@ class IndexData:
     def refresh_lookups(self) -> None:
         self.vids = np.asarray([vec.vector_id(c.chunk_id) for c in self.chunks], dtype=np.int64)
         self.row_of_vid = {int(v): i for i, v in enumerate(self.vids)}
+
+    def vector_backend(self) -> backends.VectorBackend:
+        """The backend that serves the chunk vectors: Milvus when configured, else the FAISS index."""
+        return self.backend if self.backend is not None else backends.FaissBackend(self.faiss_index)
 
 
 def _sha256(path: Path) -> str:
@@ -174,7 +181,8 @@ def save(index_dir: Path, data: IndexData) -> Path:
     _write_sqlite(tmp / "store.sqlite", data)
     _save_array(tmp / "chunk_vectors.npy", data.chunk_vectors)
     _save_array(tmp / "sentence_vectors.npy", data.sentence_vectors)
-    vec.write(data.faiss_index, str(tmp / "vectors.faiss"))
+    if data.faiss_index is not None:
+        vec.write(data.faiss_index, str(tmp / "vectors.faiss"))
     assert data.bm25 is not None  # noqa: S101 - internal invariant: built before saving
     data.bm25.save(tmp)
     files = {}
@@ -189,6 +197,8 @@ def save(index_dir: Path, data: IndexData) -> Path:
         "counts": {"documents": len(data.documents), "chunks": len(data.chunks), "sentences": len(data.sentences)},
         "files": files,
     }
+    if data.vector_store.get("name", "faiss") != "faiss":
+        manifest["vector_store"] = data.vector_store
     # The manifest checks every other file; this checks the manifest (a flipped byte in a count
     # or a date would otherwise go unnoticed).
     manifest["manifest_sha256"] = _manifest_digest(manifest)
@@ -293,7 +303,8 @@ def _load_generation(gen: Path, verify: bool) -> IndexData:
             con.close()
         chunk_vectors = np.load(gen / "chunk_vectors.npy", allow_pickle=False, mmap_mode="r")
         sentence_vectors = np.load(gen / "sentence_vectors.npy", allow_pickle=False, mmap_mode="r")
-        faiss_index = vec.read(str(gen / "vectors.faiss"))
+        vector_store = manifest.get("vector_store", {"name": "faiss"})
+        faiss_index = vec.read(str(gen / "vectors.faiss")) if vector_store.get("name") == "faiss" else None
         bm25 = BM25Index.load(gen)
     except IndexCorruptError:
         raise
@@ -305,12 +316,17 @@ def _load_generation(gen: Path, verify: bool) -> IndexData:
                      sentence_vectors=sentence_vectors, faiss_index=faiss_index,
                      index_type=manifest.get("index_type", "flat"), bm25=bm25,
                      created_at=manifest.get("created_at", ""), updated_at=manifest.get("updated_at", ""),
-                     generation=int(manifest.get("generation", 0)))
+                     generation=int(manifest.get("generation", 0)), vector_store=vector_store)
     counts = manifest.get("counts", {})
-    if (counts.get("chunks") != len(chunks) or faiss_index.ntotal != len(chunks)
+    if (counts.get("chunks") != len(chunks) or (faiss_index is not None and faiss_index.ntotal != len(chunks))
             or len(chunk_vectors) != len(chunks) or bm25.size != len(chunks)
             or len(sentence_vectors) != len(sentences)):
         raise IndexCorruptError(f"index parts in {gen} disagree on the number of chunks; rebuild the index")
+    if faiss_index is None:
+        # A Milvus collection serves the chunk vectors. Its count is not checked here: a writer
+        # adds new vectors before it saves and removes old ones after, so it may differ briefly.
+        data.backend = backends.open_backend(vector_store, gen.parent, int(manifest["embedder"].get("dim", 0)))
+        return data
     if faiss_index.d != int(manifest["embedder"].get("dim", -1)):
         raise IndexMismatchError(f"FAISS index dimension {faiss_index.d} differs from the embedder's "
                                  f"{manifest['embedder'].get('dim')}; rebuild the index")

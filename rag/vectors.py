@@ -137,6 +137,13 @@ def search(index, query: np.ndarray, k: int, allowed: np.ndarray | None = None) 
     return scores[0][keep], ids[0][keep]
 
 
+def remove(index, ids: np.ndarray) -> int:  # noqa: ANN001
+    """Remove vectors by id; the number removed."""
+    import faiss
+
+    return int(index.remove_ids(faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))))
+
+
 def write(index, path: str) -> None:  # noqa: ANN001
     import faiss
 
