@@ -73,7 +73,7 @@ class Config:
     max_query_chars: int = 2000
 
     # Answers.
-    abstain_threshold: float = 0.35
+    abstain_threshold: float = 0.30  # calibrated: python -m eval compare (false abstention <= 5%)
 
     def __post_init__(self) -> None:
         for name, choices in _CHOICES.items():
