@@ -64,7 +64,7 @@ def same_search(kb_a: KnowledgeBase, kb_b: KnowledgeBase, modes: tuple[str, ...]
 def squad_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """About 200 SQuAD v1.1 paragraphs as four .jsonl files (so several actors get work)."""
     if not SQUAD.is_file():
-        pytest.skip(f"SQuAD file not found: {SQUAD}")
+        pytest.fail(f"SQuAD file not found: {SQUAD} (expected ../shared/benchmarks beside the project)")
     data = json.loads(SQUAD.read_text(encoding="utf-8"))
     records = []
     for article in data["data"]:
