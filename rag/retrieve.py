@@ -116,6 +116,8 @@ class Retriever:
         self.config = config
         self.reranker = CrossEncoderReranker(config.reranker) if config.reranker else None
         self._doc_rows = self._chunk_doc_rows()
+        self._query_vectors: dict[str, np.ndarray] = {}
+        self._query_lock = threading.Lock()
 
     def _chunk_doc_rows(self) -> dict[str, np.ndarray]:
         rows: dict[str, list[int]] = {}
@@ -132,7 +134,18 @@ class Retriever:
         return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
     def embed_query(self, query: str) -> np.ndarray:
-        return self.embedder.embed([query])[0]
+        """The query's vector; the last few are kept, since an answer embeds its question twice
+        (retrieval, then sentence scoring)."""
+        with self._query_lock:
+            cached = self._query_vectors.get(query)
+        if cached is not None:
+            return cached
+        vector = self.embedder.embed([query])[0]
+        with self._query_lock:
+            self._query_vectors[query] = vector
+            while len(self._query_vectors) > 64:
+                self._query_vectors.pop(next(iter(self._query_vectors)))
+        return vector
 
     def dense_candidates(self, qvec: np.ndarray, n: int, allowed: np.ndarray | None,
                          filters: Filters | None = None) -> dict[int, float]:

@@ -1,0 +1,105 @@
+"""Smoke test of the benchmark scripts: each runs with ``--quick`` (tiny sizes, the model-free
+hash embedder) in a subprocess, exits 0 and writes its JSON with the expected keys.
+
+Marked slow: the six runs start about a dozen Python processes (torch, FAISS and spaCy
+imports each) and take one to a few minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SQUAD = ROOT.parent / "shared" / "benchmarks" / "squad" / "dev-v1.1.reconstructed.json"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not SQUAD.is_file(), reason=f"SQuAD v1.1 dev file not found at {SQUAD}"),
+]
+
+
+@pytest.fixture(scope="module")
+def bench_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    env = dict(os.environ)
+    env["BENCH_CACHE"] = str(tmp_path_factory.mktemp("bench_cache"))
+    return env
+
+
+@pytest.fixture(scope="module")
+def out_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("bench_results")
+
+
+def run(script: str, out: Path, env: dict[str, str], *extra: str) -> dict:
+    cmd = [sys.executable, str(ROOT / "bench" / script), "--quick", "--embedder", "hash", "--out", str(out), *extra]
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    name = script.removesuffix(".py")
+    result = json.loads((out / f"{name}.json").read_text())
+    assert result["benchmark"] == name
+    assert {"date", "cores", "memory_gib", "load_average"} <= set(result["machine"])
+    return result
+
+
+def test_indexing(out_dir: Path, bench_env: dict[str, str]) -> None:
+    r = run("indexing.py", out_dir, bench_env, "--profile")
+    assert {"build_s", "raw_s", "ratio", "chunks", "sentences", "texts_embedded", "stages_s", "pairs",
+            "build_chunks_per_s", "raw_chunks_per_s", "profile"} <= set(r)
+    assert r["texts_embedded"] == r["chunks"] + r["sentence_texts"] > 0
+    assert r["ratio"] > 0 and "embed (model)" in r["stages_s"]
+
+
+def test_latency(out_dir: Path, bench_env: dict[str, str]) -> None:
+    r = run("latency.py", out_dir, bench_env)
+    assert len(r["rows"]) == 2
+    for row in r["rows"]:
+        assert set(row["modes"]) == {"hybrid", "dense", "bm25", "ask"}
+        for v in row["modes"].values():
+            assert v["n"] > 0 and v["median_ms"] > 0 and v["p95_ms"] >= v["median_ms"]
+        assert {"embed_query", "hybrid_stages_mean_ms", "peak_rss_all_sizes_bytes", "chunks"} <= set(row)
+
+
+def test_open_time(out_dir: Path, bench_env: dict[str, str]) -> None:
+    r = run("open_time.py", out_dir, bench_env)
+    for row in r["rows"]:
+        assert {"open_s", "first_ask_s", "open_parts_s", "bm25_load_s", "bm25_rebuild_s", "peak_rss_bytes",
+                "serve_peak_rss_bytes", "rss_after_open_bytes", "index_bytes"} <= set(row)
+        assert row["build"]["peak_rss_bytes"] > 0
+        assert row["bm25_rebuild_same"] is True
+
+
+def test_faiss_choice(out_dir: Path, bench_env: dict[str, str]) -> None:
+    r = run("faiss_choice.py", out_dir, bench_env)
+    names = {row["index"] for row in r["rows"]}
+    assert "flat" in names and any(n.startswith("HNSW") for n in names) and any("RFlat" in n for n in names)
+    for row in r["rows"]:
+        assert {"build_s", "index_bytes", "rss_delta_bytes", "median_ms", "p95_ms", "recall_at_10"} <= set(row)
+        assert 0.0 <= row["recall_at_10"] <= 1.0
+    assert next(row for row in r["rows"] if row["index"] == "flat")["recall_at_10"] == 1.0
+
+
+def test_textbook(out_dir: Path, bench_env: dict[str, str]) -> None:
+    r = run("textbook.py", out_dir, bench_env)
+    for name in ("demo", "squad"):
+        d = r["datasets"][name]
+        for system in ("textbook", "ours"):
+            assert {"build_s", "median_ms", "hit_at_5", "mrr_at_10", "chunks", "queries"} <= set(d[system])
+        assert set(d["ours_over_textbook"]) == {"build_s", "median_ms", "hit_at_5", "mrr_at_10"}
+
+
+def test_plots(out_dir: Path, bench_env: dict[str, str], tmp_path: Path) -> None:
+    for script in ("latency.json", "open_time.json", "faiss_choice.json"):
+        if not (out_dir / script).is_file():
+            pytest.skip("needs the other smoke runs first (run the whole module)")
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "plots.py"), "--results", str(out_dir),
+                           "--out", str(tmp_path)], cwd=ROOT, env=bench_env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for png in ("latency_vs_size.png", "memory_vs_size.png", "recall_vs_latency.png"):
+        assert (tmp_path / png).stat().st_size > 10_000
