@@ -4,7 +4,7 @@ The tokenizer folds case, accents and curly quotes, keeps hyphenated names whole
 also as parts ("al-Muhandis" gives "al-muhandis" and "muhandis"), reads "2,500" as
 "2500", drops possessive "'s" and English stop words, and stems with Snowball. BM25
 (Lucene's variant, k1=1.5, b=0.75) is a sparse term-by-chunk weight matrix, so a query
-is the sum of a few rows. It persists as ``.npz`` plus a JSON vocabulary, never as pickled objects.
+is the sum of a few rows. It persists as ``.npz`` plus a JSON vocabulary: plain data, nothing executable.
 """
 
 from __future__ import annotations

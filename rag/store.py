@@ -12,7 +12,7 @@ Layout of ``index/<name>/``::
     .lock                held while writing
 
 A writer builds a new generation aside, fsyncs it, then swaps ``CURRENT``: a crash at any
-point leaves either the old or the new state. Nothing is pickled: JSON, SQLite, ``.npy``
+point leaves either the old or the new state. Only plain data formats: JSON, SQLite, ``.npy``
 (loaded with ``allow_pickle=False``) and FAISS's own format.
 """
 
