@@ -3,9 +3,13 @@
 Vectors (``--vectors synthetic``, the default): the chunk vectors of the synthetic index of
 ``n`` chunks that the latency and open-time runs serve (``synth.py``: the 3,228 real SQuAD
 v1.1 dev chunk embeddings, then noisy renormalised copies, noise 0.02 per dimension, cosine
-~0.93 to the original); its HNSW32 index (``index_type="auto"`` at 10^6) is read from disk
-rather than built twice, with the build time measured when it was built. ``--vectors pool``
-uses the 13.6k real chunk and sentence vectors as the base instead. Queries: real SQuAD
+~0.93 to the original); when that index holds an HNSW32 index (the earlier ``auto`` choice at
+10^6) it is read from disk rather than built twice, with the build time measured when it was built. ``--vectors pool``
+uses the 13.6k real chunk and sentence vectors as the base instead; ``--vectors mix`` makes
+each new vector a mixture of two random real ones plus noise, ``normalise(v_i + 0.5 v_j + e)``,
+which spreads the set out instead of making tight clusters of copies (at 10^6, the copies
+recipe gives every real chunk ~310 near-identical copies, a worst case for graph indexes).
+Queries: real SQuAD
 questions (seed 13) embedded with the same model. Indexes are built by
 ``rag.vectors.build_index`` (the library's factory strings); the refined IVF-PQ variant
 adds an exact re-ranking stage (``refine=True``: ``...,PQ48x8,RFlat``), and its unrefined
@@ -18,6 +22,7 @@ against exact search (the share of the exact top 10 found in the approximate top
 
     python bench/faiss_choice.py                      # 10^5 and 10^6
     python bench/faiss_choice.py --sizes 100000 --queries 300
+    python bench/faiss_choice.py --vectors mix --types flat,ivfpq --pq-m 96 --nprobe 16,32
     python bench/faiss_choice.py --quick --embedder hash
 """
 
@@ -118,8 +123,9 @@ def run_size(n: int, pool: np.ndarray | None, seed_dir: Path, spec: str, queries
         prebuilt = {"type": info["index_type"], "path": gen / "vectors.faiss", "build_s": info["timings"]["faiss_s"]}
         n = len(xb)
     else:
-        common.log(f"n={n:,}: generating vectors")
-        xb = synth.grow_vectors(pool, n, noise=args.noise)
+        common.log(f"n={n:,}: generating vectors ({args.vectors})")
+        grow = synth.mix_vectors if args.vectors == "mix" else synth.grow_vectors
+        xb = grow(pool, n, noise=args.noise)
     ids = np.arange(n, dtype=np.int64)
     dim = xb.shape[1]
 
@@ -140,13 +146,14 @@ def run_size(n: int, pool: np.ndarray | None, seed_dir: Path, spec: str, queries
                    f"median {stats['median_ms']:7.2f} ms  p95 {stats['p95_ms']:7.2f} ms  "
                    f"recall@10 {stats['recall_at_10']:.3f}  score ratio {stats['score_ratio_at_10']:.4f}")
 
-    # Flat (exact): the library's default below hnsw_threshold.
-    index, secs, rss = build_measured(lambda: vec.build_index(xb, ids, "flat"))
-    record("flat", vec.factory_string("flat", n, dim), "-", index, secs, index_bytes(index), rss,
-           min(len(queries), args.flat_queries))
-    del index
+    # Flat (exact): the library's default below Config.ann_threshold.
+    if "flat" in args.types:
+        index, secs, rss = build_measured(lambda: vec.build_index(xb, ids, "flat"))
+        record("flat", vec.factory_string("flat", n, dim), "-", index, secs, index_bytes(index), rss,
+               min(len(queries), args.flat_queries))
+        del index
 
-    for m in (args.hnsw_m if n < 1_000_000 else args.hnsw_m_large):
+    for m in (args.hnsw_m if n < 1_000_000 else args.hnsw_m_large) if "hnsw" in args.types else ():
         if prebuilt.get("type") == "hnsw" and m == 32:  # the synthetic index's own HNSW32 (ids are vector ids)
             index, _, rss = build_measured(lambda: _with_row_ids(vec.read(str(prebuilt["path"])), n))
             secs = prebuilt["build_s"]
@@ -159,8 +166,8 @@ def run_size(n: int, pool: np.ndarray | None, seed_dir: Path, spec: str, queries
                    nbytes, rss, len(queries))
         del index
 
-    nlist = args.nlist.get(n) or 0
-    for pq_m in args.pq_m:
+    nlist = next((v for k, v in sorted(args.nlist.items()) if abs(k - n) <= 1), 0)
+    for pq_m in (args.pq_m if n < 1_000_000 else args.pq_m_large) if "ivfpq" in args.types else ():
         index, secs, rss = build_measured(lambda pq_m=pq_m: vec.build_index(
             xb, ids, "ivfpq", nlist=nlist, pq_m=pq_m, refine=True))
         factory = vec.factory_string("ivfpq", n, dim, nlist=nlist, pq_m=pq_m, refine=True)
@@ -199,12 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k", type=int, default=50, help="results per search (the retriever asks for 50)")
     ap.add_argument("--hnsw-m", default="16,32")
     ap.add_argument("--hnsw-m-large", default="32", help="HNSW M values at 10^6 and above (each build takes minutes)")
-    ap.add_argument("--vectors", choices=("synthetic", "pool"), default="synthetic")
+    ap.add_argument("--vectors", choices=("synthetic", "pool", "mix"), default="synthetic")
+    ap.add_argument("--name", default="faiss_choice", help="result file name (bench/results/NAME.json)")
+    ap.add_argument("--types", default="flat,hnsw,ivfpq", help="index families to build (comma-separated)")
     ap.add_argument("--ef-search", default="64,128,256")
     ap.add_argument("--pq-m", default="48,96")
+    ap.add_argument("--pq-m-large", default="48,96", help="PQ sizes at 10^6 and above (each build takes minutes)")
     ap.add_argument("--nprobe", default="8,16,32,64")
-    ap.add_argument("--nlist", default="1000000:1024",
-                    help="n:nlist pairs; sizes not listed use the library default 4*sqrt(n)")
+    ap.add_argument("--nlist", default="",
+                    help="n:nlist pairs (e.g. 1000000:1024); other sizes use the library default 4*sqrt(n)")
     ap.add_argument("--noise", type=float, default=0.02)
     ap.add_argument("--build-threads", type=int, default=0, help="OpenMP threads for builds (0: FAISS default)")
     ap.add_argument("--embedder", choices=("minilm", "hash"), default="minilm")
@@ -215,11 +225,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.sizes, args.queries, args.flat_queries = "12000", 30, 30
         args.hnsw_m, args.ef_search, args.pq_m, args.nprobe, args.nlist = "16", "64", "48", "8", ""
-        args.vectors, args.build_threads = "pool", 1
+        args.vectors, args.build_threads, args.pq_m_large = "pool", 1, "48"
+    args.types = set(args.types.split(","))
+    if args.types - {"flat", "hnsw", "ivfpq"}:
+        ap.error(f"--types: unknown {', '.join(sorted(args.types - {'flat', 'hnsw', 'ivfpq'}))}")
     args.hnsw_m = [int(x) for x in args.hnsw_m.split(",")]
     args.hnsw_m_large = [int(x) for x in args.hnsw_m_large.split(",")]
     args.ef_search = [int(x) for x in args.ef_search.split(",")]
     args.pq_m = [int(x) for x in args.pq_m.split(",")]
+    args.pq_m_large = [int(x) for x in args.pq_m_large.split(",")]
     args.nprobe = [int(x) for x in args.nprobe.split(",")]
     args.nlist = {int(a): int(b) for a, b in (p.split(":") for p in args.nlist.split(",") if p)}
     sizes = [int(x) for x in args.sizes.split(",")]
@@ -231,14 +245,14 @@ def main(argv: list[str] | None = None) -> int:
     spec = common.embedder_spec(args.embedder)
     embedder = common.make_embedder(args.embedder)
     seed_dir, _ = synth.squad_index(spec, args.squad, limit=200 if args.quick else 0, embedder=embedder)
-    pool = synth.vector_pool(seed_dir) if args.vectors == "pool" else None
+    pool = synth.vector_pool(seed_dir) if args.vectors in ("pool", "mix") else None
     _, questions = common.load_squad(args.squad)
     queries = synth.question_vectors(embedder, spec, common.sample_questions(questions, args.queries))
     del embedder
     rows: list[dict[str, Any]] = []
     for n in sizes:
         rows.extend(run_size(n, pool, seed_dir, spec, queries, args))
-    path = common.write_result("faiss_choice", {
+    path = common.write_result(args.name, {
         "embedder": spec, "vectors": args.vectors, "pool_vectors": len(pool) if pool is not None else None,
         "noise": args.noise, "queries": len(queries), "k": args.k,
         "faiss_threads": __import__("faiss").omp_get_max_threads(), "rows": rows}, args.out,

@@ -1,7 +1,8 @@
 """Plots from the benchmark results (matplotlib, Agg): latency, memory and recall vs latency.
 
 Reads ``bench/results/{latency,open_time,faiss_choice}.json`` (whichever exist) and writes
-``bench/plots/latency_vs_size.png``, ``memory_vs_size.png`` and ``recall_vs_latency.png``.
+``bench/plots/latency_vs_size.png``, ``memory_vs_size.png``, ``recall_vs_latency.png`` and
+``recall_vs_latency_mix.png`` (from ``faiss_choice_mix.json``).
 
     python bench/plots.py
     python bench/plots.py --results /tmp/res --out /tmp/plots
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -62,7 +64,7 @@ def plot_memory(result: dict, out: Path) -> Path:
     sizes = [r["chunks"] for r in rows]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.plot(sizes, [common.gib(r["build"]["peak_rss_bytes"]) for r in rows], marker="o",
-            label="build peak RSS (assemble, BM25, FAISS, save)")
+            label="build peak RSS, no model (assemble, BM25, FAISS, save)")
     ax.plot(sizes, [common.gib(r["rss_after_open_bytes"]) for r in rows], marker="o", label="RSS after open (model included)")
     ax.plot(sizes, [common.gib(r["serve_peak_rss_bytes"]) for r in rows], marker="o",
             label="serving peak RSS, first answers")
@@ -81,11 +83,18 @@ def plot_memory(result: dict, out: Path) -> Path:
     return path
 
 
-def plot_recall(result: dict, out: Path) -> Path:
+def plot_recall(result: dict, out: Path, filename: str = "recall_vs_latency.png") -> Path:
     import matplotlib.pyplot as plt
 
     rows = result["rows"]
     sizes = sorted({r["n"] for r in rows})
+    families = sorted({re.sub(r"IVF\d+", "IVF", r["index"]) for r in rows})
+    palette = plt.get_cmap("tab10")
+    color = {f: palette(i % 10) for i, f in enumerate(families)}
+
+    def family(r: dict) -> str:
+        return re.sub(r"IVF\d+", "IVF", r["index"])
+
     fig, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 4.5), squeeze=False)
     for ax, n in zip(axes[0], sizes):
         by_index: dict[str, list[dict]] = {}
@@ -95,7 +104,7 @@ def plot_recall(result: dict, out: Path) -> Path:
         for name, rs in by_index.items():
             rs = sorted(rs, key=lambda r: r["median_ms"])
             ax.plot([r["median_ms"] for r in rs], [r["recall_at_10"] for r in rs], marker="o",
-                    label=f"{name} ({rs[0]['index_bytes'] / 2**20:,.0f} MiB)")
+                    color=color[family(rs[0])], label=f"{name} ({rs[0]['index_bytes'] / 2**20:,.0f} MiB)")
             for r in rs:
                 if r["setting"] != "-":
                     ax.annotate(r["setting"].split("=")[1], (r["median_ms"], r["recall_at_10"]), fontsize=6,
@@ -104,11 +113,11 @@ def plot_recall(result: dict, out: Path) -> Path:
         ax.axvline(10, color="grey", linestyle=":", linewidth=1)
         ax.set_xscale("log")
         ax.set_xlabel("median ms per query (k=50)")
-        ax.set_ylabel("recall@10 vs exact")
-        ax.set_title(f"{n:,} vectors ({_subtitle(result)})", fontsize=10)
+        ax.set_ylabel("recall@10 vs exact search")
+        ax.set_title(f"{n:,} vectors, {result.get('vectors', 'pool')} set ({_subtitle(result)})", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-    path = out / "recall_vs_latency.png"
+    path = out / filename
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -131,9 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     opened = _load(args.results, "open_time")
     if opened:
         written.append(plot_memory(opened, args.out))
-    faiss_result = _load(args.results, "faiss_choice")
-    if faiss_result:
-        written.append(plot_recall(faiss_result, args.out))
+    for name, png in (("faiss_choice", "recall_vs_latency.png"), ("faiss_choice_mix", "recall_vs_latency_mix.png")):
+        faiss_result = _load(args.results, name)
+        if faiss_result:
+            written.append(plot_recall(faiss_result, args.out, png))
     for p in written:
         print(f"wrote {p}")
     return 0

@@ -120,7 +120,7 @@ def synthetic_data(seed_dir: Path, n_chunks: int, *, noise: float = 0.02, drop: 
     from rag import store
     from rag import vectors as vec
     from rag.kb import embed_text
-    from rag.lexical import BM25Index
+    from rag.lexical import BM25Index, incidence
     from rag.store import IndexData
     from rag.types import Chunk, Document
 
@@ -233,18 +233,19 @@ def synthetic_data(seed_dir: Path, n_chunks: int, *, noise: float = 0.02, drop: 
     gc.disable()
     bm25 = BM25Index.from_tokens(bm25_tokens)
     del bm25_tokens
+    bm25.sentence_terms = incidence((tokens(documents[d].text[s:e]) for d, s, e in sentences), bm25.vocab)
     gc.enable()
     timings["bm25_s"] = time.perf_counter() - t
     data = IndexData(config=cfg, embedder=base.embedder, documents=documents, doc_hashes=doc_hashes,
                      chunks=chunks, chunk_sents=chunk_sents, chunk_hashes=chunk_hashes,
                      chunk_vectors=chunk_vectors, sentences=sentences, sentence_hashes=sentence_hashes,
                      sentence_vectors=sentence_vectors, bm25=bm25, created_at=base.created_at)
-    data.index_type = vec.resolve_index_type(cfg.index_type, len(chunks), cfg.hnsw_threshold)
+    data.index_type = vec.resolve_index_type(cfg.index_type, len(chunks), cfg.ann_threshold)
     if build_faiss:
         t = time.perf_counter()
         data.faiss_index = vec.build_index(chunk_vectors, data.vids, data.index_type, hnsw_m=cfg.hnsw_m,
                                            ef_search=cfg.hnsw_ef_search, nlist=cfg.ivf_nlist,
-                                           nprobe=cfg.ivf_nprobe, pq_m=cfg.pq_m)
+                                           nprobe=cfg.ivf_nprobe, pq_m=cfg.pq_m, refine=cfg.ivf_refine)
         timings["faiss_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
     return data, timings
@@ -298,6 +299,20 @@ def grow_vectors(pool: np.ndarray, n: int, noise: float = 0.02, seed: int = 0, b
     for start in range(m, n, block):
         stop = min(n, start + block)
         out[start:stop] = _noisy(pool[np.arange(start, stop) % len(pool)], noise, rng)
+    return out
+
+
+def mix_vectors(pool: np.ndarray, n: int, noise: float = 0.02, seed: int = 0, block: int = 65_536) -> np.ndarray:
+    """``n`` unit vectors: the pool, then ``normalise(pool[i] + 0.5 * pool[j] + noise)`` for random i, j."""
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, pool.shape[1]), dtype=np.float32)
+    m = min(n, len(pool))
+    out[:m] = pool[:m]
+    for start in range(m, n, block):
+        stop = min(n, start + block)
+        i = rng.integers(0, len(pool), stop - start)
+        j = rng.integers(0, len(pool), stop - start)
+        out[start:stop] = _noisy(pool[i] + np.float32(0.5) * pool[j], noise, rng)
     return out
 
 

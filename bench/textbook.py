@@ -130,13 +130,16 @@ def run_textbook(dataset: str, corpus: Path, queries: list[Query], embeddings: A
 
 
 def run_ours(corpus: Path, queries: list[Query], embedder: Any, spec: str, k: int, warmup: int,
-             workdir: Path) -> dict[str, Any]:
+             workdir: Path, chunk_vectors: str = "") -> dict[str, Any]:
     from rag import Config, KnowledgeBase
 
     index_dir = workdir / "ours"
     shutil.rmtree(index_dir, ignore_errors=True)
+    config = Config(embedder=spec)
+    if chunk_vectors:
+        config = config.with_(chunk_vectors=chunk_vectors)
     t = time.perf_counter()
-    kb = KnowledgeBase.build([corpus], index_dir, Config(embedder=spec), embedder=embedder)
+    kb = KnowledgeBase.build([corpus], index_dir, config, embedder=embedder)
     build_s = time.perf_counter() - t
 
     def search(q: Query) -> Retrieved:
@@ -186,11 +189,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--embedder", choices=("minilm", "hash"), default="minilm")
+    ap.add_argument("--chunk-vectors", default="",
+                    help="also build ours with these Config.chunk_vectors values (e.g. sentence_mean)")
     ap.add_argument("--quick", action="store_true", help="smoke run: demo + 40 SQuAD paragraphs, 20 questions")
     ap.add_argument("--out", type=Path, default=common.RESULTS)
     args = ap.parse_args(argv)
     if args.quick:
         args.squad_paragraphs, args.squad_questions, args.warmup = 40, 20, 1
+    args.chunk_vectors = [v for v in args.chunk_vectors.split(",") if v]
     spec = common.embedder_spec(args.embedder)
     workdir = Path(tempfile.mkdtemp(prefix="bench-textbook-"))
     t = time.perf_counter()
@@ -210,10 +216,21 @@ def main(argv: list[str] | None = None) -> int:
         common.log(f"{name}: textbook {textbook}; our build ...")
         ours = run_ours(corpus, queries, embedder, spec, args.k, args.warmup, workdir)
         common.log(f"{name}: ours {ours}")
-        ratios = {key: ours[key] / textbook[key] if textbook[key] else float("nan")
-                  for key in ("build_s", "median_ms", "hit_at_5", "mrr_at_10")}
-        results[name] = {"textbook": textbook, "ours": ours, "ours_over_textbook": ratios}
-        for system, r in (("textbook", textbook), ("ours", ours), ("ours/textbook", ratios)):
+
+        def over(r: dict[str, Any]) -> dict[str, float]:
+            return {key: r[key] / textbook[key] if textbook[key] else float("nan")
+                    for key in ("build_s", "median_ms", "hit_at_5", "mrr_at_10")}
+
+        results[name] = {"textbook": textbook, "ours": ours, "ours_over_textbook": over(ours)}
+        systems = [("textbook", textbook), ("ours", ours), ("ours/textbook", over(ours))]
+        for variant in args.chunk_vectors:
+            common.log(f"{name}: our build with chunk_vectors={variant} ...")
+            r = run_ours(corpus, queries, embedder, spec, args.k, args.warmup, workdir, chunk_vectors=variant)
+            common.log(f"{name}: ours ({variant}) {r}")
+            results[name][f"ours_{variant}"] = r
+            results[name][f"ours_{variant}_over_textbook"] = over(r)
+            systems += [(f"ours {variant}", r), (f"ours {variant}/textbook", over(r))]
+        for system, r in systems:
             rows.append({"dataset": name, "system": system, **{k: r.get(k, "") for k in
                          ("chunks", "build_s", "median_ms", "p95_ms", "hit_at_5", "mrr_at_10")}})
     shutil.rmtree(workdir, ignore_errors=True)

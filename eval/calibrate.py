@@ -6,11 +6,19 @@ questions abstained on), false_abstention_rate (answerable questions abstained o
 abstain_precision (via :func:`eval.metrics.abstention_scores`), and picks the threshold
 maximising abstain_recall - false_abstention_rate with false_abstention_rate <= a ceiling.
 This is how ``rag.Config.abstain_threshold`` is calibrated; nothing here changes it.
+
+    python -m eval.calibrate eval/results/demo.json     # a result of python -m eval run --out (or squad)
+
+prints the curve and the chosen threshold of a result file's per-question confidences.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from eval.metrics import abstention_scores
@@ -53,3 +61,45 @@ def best_threshold(curve: Sequence[dict[str, float]],
     best = dict(curve[start])
     return {**best, "objective": top, "max_false_abstention": max_false_abstention,
             "range": [curve[start]["threshold"], curve[end]["threshold"]]}
+
+
+def curve_of_result(path: str | Path) -> tuple[list[float], list[bool]]:
+    """Per-question confidences and answerability of a result JSON (``rows`` of ``eval run``/``eval squad``)."""
+    try:
+        rows = json.loads(Path(path).read_text(encoding="utf-8"))["rows"]
+        return [float(r["confidence"]) for r in rows], [bool(r["answerable"]) for r in rows]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"{path} is not a result file with per-question rows: {e}") from e
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eval.calibrate",
+                                     description="Abstention trade-off curve and threshold of a result file.")
+    parser.add_argument("result", help="JSON written by python -m eval run --out (or eval squad)")
+    parser.add_argument("--max-false-abstention", type=float, default=MAX_FALSE_ABSTENTION)
+    parser.add_argument("--every", type=int, default=5, help="print every n-th threshold (default %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        confidences, answerable = curve_of_result(args.result)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    curve = tradeoff_curve(confidences, answerable)
+    best = best_threshold(curve, args.max_false_abstention)
+    print(f"{len(confidences)} questions, {sum(answerable)} answerable; abstain when confidence < t")
+    print("threshold  abstain_recall  false_abstention  abstain_precision")
+    for i, p in enumerate(curve):
+        if i % args.every == 0 or (best and p["threshold"] == best["threshold"]):
+            mark = "  <- chosen" if best and p["threshold"] == best["threshold"] else ""
+            print(f"{p['threshold']:9.2f}  {p['abstain_recall']:14.3f}  {p['false_abstention_rate']:16.3f}  "
+                  f"{p['abstain_precision']:17.3f}{mark}")
+    if best is None:
+        print(f"no threshold keeps false abstention <= {args.max_false_abstention}")
+    else:
+        print(f"best threshold {best['threshold']:.2f} (ties up to {best['range'][1]:.2f}): abstain_recall "
+              f"{best['abstain_recall']:.3f}, false_abstention_rate {best['false_abstention_rate']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

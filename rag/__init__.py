@@ -13,6 +13,7 @@ from .errors import (
     IndexMismatchError,
     IndexNotFoundError,
     IngestError,
+    ModelFormatError,
     ModelNotFoundError,
     QueryError,
     RagError,
@@ -25,7 +26,7 @@ from .types import Answer, Chunk, Citation, Document, Hit, IngestReport, Skipped
 __all__ = [
     "Answer", "Chunk", "Citation", "Config", "ConfigError", "Document", "EmptyCorpusError", "Filters", "Hit",
     "IndexCorruptError", "IndexLockedError", "IndexMismatchError", "IndexNotFoundError", "IngestError",
-    "IngestReport", "KnowledgeBase", "ModelNotFoundError", "QueryError", "RagError", "Skipped", "normalize_quote",
+    "IngestReport", "KnowledgeBase", "ModelFormatError", "ModelNotFoundError", "QueryError", "RagError", "Skipped", "normalize_quote",
     "normalize_text",
 ]
 __version__ = "0.1.0"

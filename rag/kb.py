@@ -30,8 +30,8 @@ from .store import IndexData
 from .types import Chunk, Document, Hit, IngestReport, Skipped
 
 # Options that change how an index is built; the rest only change how it is searched.
-BUILD_OPTIONS = frozenset({"embedder", "embed_title", "chunk_tokens", "overlap_sentences", "index_type",
-                           "hnsw_threshold", "hnsw_m", "ivf_nlist", "pq_m"})
+BUILD_OPTIONS = frozenset({"embedder", "embed_title", "chunk_vectors", "chunk_tokens", "overlap_sentences",
+                           "index_type", "ann_threshold", "hnsw_m", "ivf_nlist", "pq_m", "ivf_refine"})
 PathsLike = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 
 
@@ -102,6 +102,9 @@ class KnowledgeBase:
 
     def _make_snapshot(self, data: IndexData) -> _Snapshot:
         config = data.config.with_(**self._options) if self._options else data.config
+        if data.faiss_index is not None and {"ivf_nprobe", "hnsw_ef_search"} & set(self._options):
+            # Search-time overrides of this session reach the FAISS index (set on the loaded copy).
+            vec.configure(data.faiss_index, ef_search=config.hnsw_ef_search, nprobe=config.ivf_nprobe)
         return _Snapshot(data, Retriever(data, self.embedder, config))
 
     # ---- construction -------------------------------------------------------------------
@@ -388,8 +391,12 @@ class KnowledgeBase:
 
         new_chunk_texts: list[str] = []
         new_sent_texts: list[str] = []
-        chunk_sources: list[tuple[str, int]] = []  # ("cache", row) or ("new", index)
+        chunk_sources: list[tuple[str, int]] = []  # ("cache", row), ("new", index) or ("derive", index)
         sent_sources: list[tuple[str, int]] = []
+        derive = cfg.chunk_vectors == "sentence_mean"
+        derived: list[tuple[int, int, str]] = []  # (first sentence row, end row, doc id) per derived chunk
+        title_texts: list[str] = []  # titles embedded for derived chunk vectors, one per document
+        title_row: dict[str, int] = {}
         for doc in incoming.values():
             if chunked is not None and doc.doc_id in chunked:
                 doc_chunks, spans = chunked[doc.doc_id]
@@ -417,26 +424,39 @@ class KnowledgeBase:
                 chunk_sents.append((lo, lo + len(c.sentences)))
                 if h in chunk_cache:
                     chunk_sources.append(("cache", chunk_cache[h]))
+                elif derive and c.sentences:
+                    chunk_sources.append(("derive", len(derived)))
+                    derived.append((lo, lo + len(c.sentences), doc.doc_id))
+                    if cfg.embed_title and doc.title and doc.doc_id not in title_row:
+                        title_row[doc.doc_id] = len(title_texts)
+                        title_texts.append(doc.title)
                 else:
                     chunk_sources.append(("new", len(new_chunk_texts)))
                     new_chunk_texts.append(text)
             documents[doc.doc_id] = doc
             doc_hashes[doc.doc_id] = dedup.content_hash(doc.text)
 
-        texts = new_chunk_texts + new_sent_texts
+        # One model call for everything new: sorted by length together, batched together.
+        texts = new_chunk_texts + new_sent_texts + title_texts
         if embed_fn is None or not texts:
             embedded = embedder.embed(texts, progress=progress)
         else:
             embedded = np.asarray(embed_fn(texts), dtype=np.float32)
-        new_chunk_vecs, new_sent_vecs = embedded[: len(new_chunk_texts)], embedded[len(new_chunk_texts):]
+        n_chunk, n_sent = len(new_chunk_texts), len(new_sent_texts)
+        new_chunk_vecs = embedded[:n_chunk]
+        new_sent_vecs = embedded[n_chunk:n_chunk + n_sent]
+        title_vecs = embedded[n_chunk + n_sent:]
 
         def pick(source: tuple[str, int], fresh: np.ndarray, cached: np.ndarray) -> np.ndarray:
             return fresh[source[1]] if source[0] == "new" else np.asarray(cached[source[1]])
 
-        chunk_rows = old_chunk_vecs + [pick(s, new_chunk_vecs, base.chunk_vectors) for s in chunk_sources]
         sent_rows = old_sent_vecs + [pick(s, new_sent_vecs, base.sentence_vectors) for s in sent_sources]
-        chunk_vectors = np.vstack(chunk_rows).astype(np.float32) if chunk_rows else np.zeros((0, dim), np.float32)
         sentence_vectors = np.vstack(sent_rows).astype(np.float32) if sent_rows else np.zeros((0, dim), np.float32)
+        derived_vecs = _derive_chunk_vectors(embedder, documents, sentences, sentence_vectors, derived,
+                                             title_texts, title_row, title_vecs, dim)
+        chunk_rows = old_chunk_vecs + [derived_vecs[s[1]] if s[0] == "derive" else
+                                       pick(s, new_chunk_vecs, base.chunk_vectors) for s in chunk_sources]
+        chunk_vectors = np.vstack(chunk_rows).astype(np.float32) if chunk_rows else np.zeros((0, dim), np.float32)
 
         data = IndexData(config=cfg, embedder=base.embedder, documents=documents, doc_hashes=doc_hashes,
                          chunks=chunks, chunk_sents=chunk_sents, chunk_hashes=chunk_hashes,
@@ -444,16 +464,47 @@ class KnowledgeBase:
                          sentence_vectors=sentence_vectors, created_at=base.created_at,
                          generation=base.generation, vector_store=base.vector_store, backend=base.backend)
         if base.vector_store.get("name", "faiss") == "faiss":
-            data.index_type = vec.resolve_index_type(cfg.index_type, len(chunks), cfg.hnsw_threshold)
+            data.index_type = vec.resolve_index_type(cfg.index_type, len(chunks), cfg.ann_threshold)
+            # An IVF-PQ index's training is reused by an incremental add when it still fits the size.
+            previous = base.faiss_index if base.index_type == data.index_type == "ivfpq" else None
             data.faiss_index = vec.build_index(chunk_vectors, data.vids, data.index_type, hnsw_m=cfg.hnsw_m,
                                                ef_search=cfg.hnsw_ef_search, nlist=cfg.ivf_nlist,
-                                               nprobe=cfg.ivf_nprobe, pq_m=cfg.pq_m)
+                                               nprobe=cfg.ivf_nprobe, pq_m=cfg.pq_m, refine=cfg.ivf_refine,
+                                               previous=previous)
         else:
             data.index_type = "flat"  # the Milvus collection's FLAT index: exact, like FAISS flat
-        data.bm25 = BM25Index.build([embed_text(documents[c.doc_id], c.text, cfg.embed_title) for c in chunks])
+        data.bm25 = BM25Index.build([embed_text(documents[c.doc_id], c.text, cfg.embed_title) for c in chunks],
+                                    sentences=[documents[d].text[s:e] for d, s, e in sentences])
         updated = [d for d in incoming if d in base.documents]
         report = IngestReport(added=tuple(d for d in incoming if d not in base.documents), updated=tuple(updated),
                               unchanged=tuple(unchanged), removed=tuple(d for d in remove if d in base.documents),
                               skipped=tuple(skipped), duplicates=tuple(duplicates), near_duplicates=tuple(near),
-                              chunks_embedded=len(new_chunk_texts))
+                              chunks_embedded=len(new_chunk_texts) + len(derived))
         return data, report
+
+
+def _derive_chunk_vectors(embedder: Embedder, documents: dict[str, Document], sentences: list[tuple[str, int, int]],
+                          sentence_vectors: np.ndarray, derived: list[tuple[int, int, str]], title_texts: list[str],
+                          title_row: dict[str, int], title_vecs: np.ndarray, dim: int) -> np.ndarray:
+    """Chunk vectors from sentence vectors (``chunk_vectors="sentence_mean"``).
+
+    Each derived chunk gets the L2-normalised mean of its sentences' vectors and its document
+    title's vector (when titles are embedded), each weighted by its token count: the model
+    mean-pools token embeddings, so this is the chunk embedding without cross-sentence context.
+    """
+    out = np.zeros((len(derived), dim), dtype=np.float32)
+    if not derived:
+        return out
+    rows = sorted({r for lo, hi, _ in derived for r in range(lo, hi)})
+    counts = embedder.count_tokens([documents[d].text[s:e] for d, s, e in (sentences[r] for r in rows)])
+    weight = np.zeros(len(sentences), dtype=np.float32)
+    weight[rows] = np.maximum(np.asarray(counts, dtype=np.float32), 1.0)
+    title_weight = np.maximum(np.asarray(embedder.count_tokens(title_texts), dtype=np.float32), 1.0)
+    for i, (lo, hi, doc_id) in enumerate(derived):
+        v = weight[lo:hi] @ np.asarray(sentence_vectors[lo:hi], dtype=np.float32)
+        t = title_row.get(doc_id)
+        if t is not None:
+            v = v + title_weight[t] * title_vecs[t]
+        out[i] = v
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.where(norms == 0, 1, norms)

@@ -4,7 +4,9 @@ The tokenizer folds case, accents and curly quotes, keeps hyphenated names whole
 also as parts ("al-Muhandis" gives "al-muhandis" and "muhandis"), reads "2,500" as
 "2500", drops possessive "'s" and English stop words, and stems with Snowball. BM25
 (Lucene's variant, k1=1.5, b=0.75) is a sparse term-by-chunk weight matrix, so a query
-is the sum of a few rows. It persists as ``.npz`` plus a JSON vocabulary: plain data, nothing executable.
+is the sum of a few rows. Alongside it, an optional sentence-by-term incidence matrix says
+which terms each sentence holds, so sentence-level lexical coverage needs no tokenizing at
+query time. Both persist as ``.npz`` plus a JSON vocabulary: plain data, nothing executable.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -73,11 +75,13 @@ def tokenize(text: str) -> list[str]:
 class BM25Index:
     """BM25 over a fixed list of texts; rows are chunk positions."""
 
-    def __init__(self, vocab: dict[str, int], weights: sparse.csr_matrix, k1: float = 1.5, b: float = 0.75) -> None:
+    def __init__(self, vocab: dict[str, int], weights: sparse.csr_matrix, k1: float = 1.5, b: float = 0.75,
+                 sentence_terms: sparse.csr_matrix | None = None) -> None:
         self.vocab = vocab
         self.weights = weights  # terms x chunks, BM25 term weight per (term, chunk)
         self.k1 = k1
         self.b = b
+        self.sentence_terms = sentence_terms  # sentences x terms, 1 where the sentence holds the term
 
     @property
     def size(self) -> int:
@@ -92,9 +96,37 @@ class BM25Index:
         n = max(self.size, 1)
         return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
 
+    def term_ids(self, terms: Sequence[str]) -> np.ndarray:
+        """Vocabulary ids of the known ``terms`` (unknown ones dropped)."""
+        return np.asarray([self.vocab[t] for t in terms if t in self.vocab], dtype=np.int64)
+
+    def idfs(self, ids: np.ndarray) -> np.ndarray:
+        """Inverse document frequencies of vocabulary ``ids`` (same formula as :meth:`idf`)."""
+        df = (self.weights.indptr[ids + 1] - self.weights.indptr[ids]).astype(np.float64)
+        n = max(self.size, 1)
+        return np.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+    def sentence_coverage(self, sentence_rows: np.ndarray, ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """For each sentence row, the sum of ``weights`` over the term ``ids`` it holds.
+
+        Uses the stored incidence matrix; raises ``LookupError`` when this index has none
+        (built before it existed), so the caller can tokenize instead.
+        """
+        if self.sentence_terms is None:
+            raise LookupError("this BM25 index has no sentence-term matrix")
+        if len(ids) == 0 or len(sentence_rows) == 0:
+            return np.zeros(len(sentence_rows), dtype=np.float64)
+        sub = self.sentence_terms[sentence_rows][:, ids]
+        return np.asarray(sub @ np.asarray(weights, dtype=np.float64)).ravel()
+
     @classmethod
-    def build(cls, texts: Sequence[str], k1: float = 1.5, b: float = 0.75) -> BM25Index:
-        return cls.from_tokens([tokenize(t) for t in texts], k1, b)
+    def build(cls, texts: Sequence[str], k1: float = 1.5, b: float = 0.75,
+              sentences: Sequence[str] | None = None) -> BM25Index:
+        """BM25 over ``texts``; with ``sentences``, also their term incidence matrix."""
+        index = cls.from_tokens([tokenize(t) for t in texts], k1, b)
+        if sentences is not None:
+            index.sentence_terms = incidence([tokenize(t) for t in sentences], index.vocab)
+        return index
 
     @classmethod
     def from_tokens(cls, docs: Sequence[Sequence[str]], k1: float = 1.5, b: float = 0.75) -> BM25Index:
@@ -138,9 +170,13 @@ class BM25Index:
     def save(self, folder: Path) -> list[str]:
         """Write ``bm25.npz`` and ``bm25_vocab.json``; return the file names."""
         w = self.weights
+        extra = {}
+        if self.sentence_terms is not None:
+            extra = {"sent_indices": self.sentence_terms.indices.astype(np.int32),
+                     "sent_indptr": self.sentence_terms.indptr.astype(np.int64)}
         with open(folder / "bm25.npz", "wb") as fh:
             np.savez(fh, data=w.data, indices=w.indices, indptr=w.indptr,
-                     shape=np.asarray(w.shape, dtype=np.int64), params=np.asarray([self.k1, self.b]))
+                     shape=np.asarray(w.shape, dtype=np.int64), params=np.asarray([self.k1, self.b]), **extra)
         terms = sorted(self.vocab, key=self.vocab.__getitem__)
         (folder / "bm25_vocab.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
         return ["bm25.npz", "bm25_vocab.json"]
@@ -151,5 +187,21 @@ class BM25Index:
             shape = tuple(int(x) for x in z["shape"])
             weights = sparse.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=shape)
             k1, b = (float(x) for x in z["params"])
+            sentence_terms = None
+            if "sent_indices" in z.files:
+                indices, indptr = z["sent_indices"], z["sent_indptr"]
+                sentence_terms = sparse.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr),
+                                                   shape=(len(indptr) - 1, shape[0]))
         terms = json.loads((folder / "bm25_vocab.json").read_text(encoding="utf-8"))
-        return cls({t: i for i, t in enumerate(terms)}, weights, k1, b)
+        return cls({t: i for i, t in enumerate(terms)}, weights, k1, b, sentence_terms)
+
+
+def incidence(docs: Iterable[Sequence[str]], vocab: dict[str, int]) -> sparse.csr_matrix:
+    """A docs-by-vocabulary 0/1 matrix: which known terms each token list holds."""
+    indptr = [0]
+    indices: list[int] = []
+    for terms in docs:
+        indices.extend(sorted({vocab[t] for t in terms if t in vocab}))
+        indptr.append(len(indices))
+    return sparse.csr_matrix((np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int32),
+                              np.asarray(indptr, dtype=np.int64)), shape=(len(indptr) - 1, len(vocab)))

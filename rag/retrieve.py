@@ -116,8 +116,16 @@ class Retriever:
         self.config = config
         self.reranker = CrossEncoderReranker(config.reranker) if config.reranker else None
         self._doc_rows = self._chunk_doc_rows()
+        self._sent_spans = np.asarray(data.chunk_sents, dtype=np.int64).reshape(-1, 2)
+        self._row_of_chunk: dict[str, int] | None = None
         self._query_vectors: dict[str, np.ndarray] = {}
         self._query_lock = threading.Lock()
+
+    def chunk_row(self, chunk_id: str) -> int | None:
+        """Row of a chunk id in this snapshot (the map is built once, on first use)."""
+        if self._row_of_chunk is None:
+            self._row_of_chunk = {c.chunk_id: i for i, c in enumerate(self.data.chunks)}
+        return self._row_of_chunk.get(chunk_id)
 
     def _chunk_doc_rows(self) -> dict[str, np.ndarray]:
         rows: dict[str, list[int]] = {}
@@ -170,27 +178,48 @@ class Retriever:
         return {int(i): float(scores[i]) for i in top}
 
     def sentence_scores(self, query: str, qvec: np.ndarray, rows: list[int]) -> dict[int, tuple[float, int]]:
-        """Best sentence of each chunk row: (score, sentence row); score mixes cosine and idf coverage."""
-        bm25 = self.data.bm25
-        terms = set(tokenize(query))
-        idf = {t: bm25.idf(t) for t in terms} if bm25 is not None else {}
-        total = sum(idf.values()) or 1.0
+        """Best sentence of each chunk row: (score, sentence row); score mixes cosine and idf coverage.
+
+        Vectorised over every sentence of the candidate chunks: one gather of sentence vectors,
+        one sparse product for the lexical coverage (the BM25 index's sentence-term matrix).
+        """
+        spans = self._sent_spans[np.asarray(rows, dtype=np.int64)] if rows else np.zeros((0, 2), np.int64)
+        keep = spans[:, 1] > spans[:, 0]
+        rows_kept = [r for r, k in zip(rows, keep) if k]
+        spans = spans[keep]
+        if not rows_kept:
+            return {}
+        lengths = spans[:, 1] - spans[:, 0]
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        sent_rows = np.repeat(spans[:, 0] - starts, lengths) + np.arange(int(lengths.sum()))
+        dense = np.asarray(self.data.sentence_vectors[sent_rows]) @ qvec
+        lexical = self._lexical_coverage(query, sent_rows)
+        score = 0.5 * dense.astype(np.float64) + 0.5 * lexical
         out: dict[int, tuple[float, int]] = {}
-        for row in rows:
-            lo, hi = self.data.chunk_sents[row]
-            if hi <= lo:
-                continue
-            dense = np.asarray(self.data.sentence_vectors[lo:hi]) @ qvec
-            best = (-np.inf, lo)
-            for j, srow in enumerate(range(lo, hi)):
+        for row, lo, n in zip(rows_kept, starts, lengths):
+            j = int(np.argmax(score[lo:lo + n]))
+            out[row] = (float(score[lo + j]), int(sent_rows[lo + j]))
+        return out
+
+    def _lexical_coverage(self, query: str, sent_rows: np.ndarray) -> np.ndarray:
+        """Share of the query's idf mass held by each sentence (0 to 1)."""
+        bm25 = self.data.bm25
+        if bm25 is None:
+            return np.zeros(len(sent_rows))
+        terms = sorted(set(tokenize(query)))
+        ids = bm25.term_ids(terms)
+        idf = bm25.idfs(ids)
+        total = float(idf.sum()) or 1.0
+        try:
+            return bm25.sentence_coverage(sent_rows, ids, idf) / total
+        except LookupError:  # an index from before the sentence-term matrix: tokenize the sentences
+            weight = {t: float(v) for t, v in zip((t for t in terms if t in bm25.vocab), idf)}
+            out = np.zeros(len(sent_rows))
+            for i, srow in enumerate(sent_rows):
                 d, s, e = self.data.sentences[srow]
                 words = set(tokenize(self.data.documents[d].text[s:e]))
-                lexical = sum(v for t, v in idf.items() if t in words) / total
-                score = 0.5 * float(dense[j]) + 0.5 * lexical
-                if score > best[0]:
-                    best = (score, srow)
-            out[row] = best
-        return out
+                out[i] = sum(v for t, v in weight.items() if t in words)
+            return out / total
 
     def search(self, query: str, k: int = 5, filters: Filters | dict[str, Any] | None = None,
                mode: str | None = None) -> list[Hit]:

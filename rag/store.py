@@ -36,7 +36,7 @@ import numpy as np
 
 from . import backends
 from . import vectors as vec
-from .config import Config
+from .config import CONFIDENCE_SCALE, Config
 from .errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
 from .lexical import BM25Index
 from .types import Chunk, Document
@@ -193,8 +193,8 @@ def save(index_dir: Path, data: IndexData) -> Path:
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "generation": number,
         "created_at": data.created_at, "updated_at": data.updated_at,
-        "embedder": data.embedder, "config": data.config.to_dict(), "index_type": data.index_type,
-        "counts": {"documents": len(data.documents), "chunks": len(data.chunks), "sentences": len(data.sentences)},
+        "embedder": data.embedder, "config": data.config.to_dict(), "confidence_scale": CONFIDENCE_SCALE,
+        "index_type": data.index_type, "counts": {"documents": len(data.documents), "chunks": len(data.chunks), "sentences": len(data.sentences)},
         "files": files,
     }
     if data.vector_store.get("name", "faiss") != "faiss":
@@ -278,6 +278,9 @@ def _load_generation(gen: Path, verify: bool) -> IndexData:
         verify_files(gen, manifest)
     try:
         config = Config.from_dict(manifest["config"])
+        if manifest.get("confidence_scale") != CONFIDENCE_SCALE:
+            # The stored threshold was calibrated for another confidence: use today's default.
+            config = config.with_(abstain_threshold=Config().abstain_threshold)
         con = sqlite3.connect(f"file:{gen / 'store.sqlite'}?mode=ro", uri=True)
         try:
             docs = {}
@@ -320,7 +323,8 @@ def _load_generation(gen: Path, verify: bool) -> IndexData:
     counts = manifest.get("counts", {})
     if (counts.get("chunks") != len(chunks) or (faiss_index is not None and faiss_index.ntotal != len(chunks))
             or len(chunk_vectors) != len(chunks) or bm25.size != len(chunks)
-            or len(sentence_vectors) != len(sentences)):
+            or len(sentence_vectors) != len(sentences)
+            or (bm25.sentence_terms is not None and bm25.sentence_terms.shape[0] != len(sentences))):
         raise IndexCorruptError(f"index parts in {gen} disagree on the number of chunks; rebuild the index")
     if faiss_index is None:
         # A Milvus collection serves the chunk vectors. Its count is not checked here: a writer

@@ -51,7 +51,8 @@ def test_indexing(out_dir: Path, bench_env: dict[str, str]) -> None:
     r = run("indexing.py", out_dir, bench_env, "--profile")
     assert {"build_s", "raw_s", "ratio", "chunks", "sentences", "texts_embedded", "stages_s", "pairs",
             "build_chunks_per_s", "raw_chunks_per_s", "profile"} <= set(r)
-    assert r["texts_embedded"] == r["chunks"] + r["sentence_texts"] > 0
+    assert r["texts_embedded"] == r["chunk_texts"] + r["sentence_texts"] > 0 and r["chunk_texts"] == r["chunks"]
+    assert r["cpu_ratio"] > 0 and all("load_1min" in p for p in r["pairs"])
     assert r["ratio"] > 0 and "embed (model)" in r["stages_s"]
 
 
@@ -93,6 +94,28 @@ def test_textbook(out_dir: Path, bench_env: dict[str, str]) -> None:
         assert set(d["ours_over_textbook"]) == {"build_s", "median_ms", "hit_at_5", "mrr_at_10"}
 
 
+def test_textbook_with_sentence_mean_variant(out_dir: Path, bench_env: dict[str, str], tmp_path: Path) -> None:
+    r = run("textbook.py", tmp_path, bench_env, "--datasets", "demo", "--chunk-vectors", "sentence_mean")
+    d = r["datasets"]["demo"]
+    assert {"build_s", "hit_at_5", "mrr_at_10", "chunks"} <= set(d["ours_sentence_mean"])
+    assert d["ours_sentence_mean"]["chunks"] == d["ours"]["chunks"]  # same chunks, other vectors
+    assert set(d["ours_sentence_mean_over_textbook"]) == {"build_s", "median_ms", "hit_at_5", "mrr_at_10"}
+
+
+def test_chunk_vectors(out_dir: Path, bench_env: dict[str, str]) -> None:
+    r = run("chunk_vectors.py", out_dir, bench_env)
+    for name in ("demo", "squad"):
+        for mode in ("hybrid", "dense", "bm25"):
+            x = r["datasets"][name][mode]
+            assert x["questions"] > 0
+            for variant in ("embed", "sentence_mean"):
+                assert all(0.0 <= x[variant][m] <= 1.0 for m in ("hit@1", "hit@5", "mrr@10"))
+        # BM25 does not use the chunk vectors (only the duplicate filter does): same hits either way.
+        bm25 = r["datasets"][name]["bm25"]
+        assert bm25["embed"]["hit@5"] == bm25["sentence_mean"]["hit@5"]
+    assert r["datasets"]["demo"]["build_ratio_mean_over_embed"] > 0
+
+
 def test_plots(out_dir: Path, bench_env: dict[str, str], tmp_path: Path) -> None:
     for script in ("latency.json", "open_time.json", "faiss_choice.json"):
         if not (out_dir / script).is_file():
@@ -103,3 +126,11 @@ def test_plots(out_dir: Path, bench_env: dict[str, str], tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr[-3000:]
     for png in ("latency_vs_size.png", "memory_vs_size.png", "recall_vs_latency.png"):
         assert (tmp_path / png).stat().st_size > 10_000
+
+
+def test_sentence_scoring(out_dir: Path, bench_env: dict[str, str]) -> None:
+    r = run("sentence_scoring.py", out_dir, bench_env, "--modes", "hybrid,bm25")
+    assert [row["mode"] for row in r["rows"]] == ["hybrid", "bm25"] and r["sentences"] > 0
+    for row in r["rows"]:
+        assert row["vectorised_median_ms"] > 0 and row["tokenizing_median_ms"] > 0
+        assert 0 <= row["hit@1"] <= row["hit@5"] <= 1

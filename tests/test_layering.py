@@ -25,7 +25,9 @@ PACKAGE = ROOT / "rag"
 RANK = {
     "errors": 0, "types": 0, "config": 1, "normalize": 1,
     "clean": 2, "ingest": 3, "dedup": 4, "chunk": 5, "embed": 6, "lexical": 7, "vectors": 8, "backends": 8.5, "store": 9,
-    "fusion": 10, "retrieve": 11, "answer": 12,
+    "fusion": 10, "retrieve": 11,
+    "abstain": 11.5,  # answer verification over plain values; the answerer calls it
+    "answer": 12,
     "langchain_adapter": 13,  # duck-typed over a KnowledgeBase; kb.as_retriever builds it lazily
     "generate": 13.5,  # drafts with an LLM, verifies against answer's sentence tools, falls back to it
     "kb": 14, "distributed": 15, "cli": 16, "__main__": 17, "__init__": 17,

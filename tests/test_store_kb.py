@@ -424,3 +424,18 @@ def test_real_model_index_reopens_identically(demo_kb_real: KnowledgeBase, real_
     for q in QUERIES:
         assert [(h.chunk_id, h.score) for h in reopened.search(q)] == \
                [(h.chunk_id, h.score) for h in demo_kb_real.search(q)]
+
+
+def test_threshold_from_an_older_confidence_scale_is_not_reused(corpus: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """An index saved before the answer verifier keeps its build settings but not its abstention
+    threshold, which was calibrated for a different confidence."""
+    default = Config().abstain_threshold
+    KnowledgeBase.build([corpus], tmp_path / "new", Config(embedder="hash", abstain_threshold=0.3))
+    assert KnowledgeBase.open(tmp_path / "new").config.abstain_threshold == 0.3
+    monkeypatch.setattr(store, "CONFIDENCE_SCALE", "heuristic-0")
+    KnowledgeBase.build([corpus], tmp_path / "old", Config(embedder="hash", abstain_threshold=0.3, chunk_tokens=120))
+    monkeypatch.undo()
+    reopened = KnowledgeBase.open(tmp_path / "old")
+    assert reopened.config.abstain_threshold == default and reopened.config.chunk_tokens == 120
+    assert KnowledgeBase.open(tmp_path / "old", abstain_threshold=0.5).config.abstain_threshold == 0.5

@@ -1,0 +1,182 @@
+"""Tests for the extractive answerer's question typing and span selection (rag.answer).
+
+The pure helpers (classification, date merging, tree distance, slot fit, citation choice) use
+hand-made values; the span-selection tests run the bundled spaCy model (loaded once per module)
+on made-up sentences, never on the demo gold answers.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer import (
+    Analyzer,
+    Candidate,
+    QuestionFrame,
+    ScoredSentence,
+    Token,
+    _merge_adjacent_dates,
+    classify_question,
+    extract_candidates,
+    question_frame,
+    slot_fit,
+    supporting,
+    tree_distance,
+)
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Analyzer:
+    return Analyzer()
+
+
+def frame_of(question: str, analyzer: Analyzer) -> QuestionFrame:
+    return question_frame(question, analyzer.tokens([question])[0])
+
+
+def best_answer(question: str, sentences: list[str], analyzer: Analyzer) -> str:
+    """The top candidate when every sentence is equally relevant (one article, one sentence each)."""
+    scored = [ScoredSentence(f"doc{i}", 0, len(t), f"doc{i}:0", t, 0.8, 0.8, 0.8, 1) for i, t in enumerate(sentences)]
+    frame = frame_of(question, analyzer)
+    cands = extract_candidates(question, frame.qtype, scored, analyzer, None, frame)
+    assert cands, f"no candidate for {question!r}"
+    return cands[0].text
+
+
+# ---------------------------------------------------------------------------- question typing
+
+
+def test_gap_rules_do_not_cross_a_verb() -> None:
+    # "general" is a person noun, but here it names a conference, after the verb: no person is asked for.
+    assert classify_question("What did the General Conference name after Tesla?").name != "person"
+    assert classify_question("Which general led the attack?").name == "person"
+
+
+@pytest.mark.parametrize("question, head, prep, qtype", [
+    ("Near which northern Iraqi city was the second base?", "city", "near", "place"),
+    ("Which faction leader told the rally to leave?", "leader", "", "person"),
+    ("Which paramilitary group did the army hit?", "group", "", "org"),
+    ("What kind of measure did the lawmakers pass?", "measure", "", "entity"),
+    ("In what year did the treaty end?", "year", "in", "date"),
+    ("What percentage of voters stayed home?", "percentage", "", "number"),
+    ("What is the capital of the province?", "capital", "", "place"),
+])
+def test_question_frame_takes_the_type_from_the_head_noun(analyzer: Analyzer, question: str, head: str, prep: str,
+                                                          qtype: str) -> None:
+    frame = frame_of(question, analyzer)
+    assert (frame.head, frame.prep, frame.qtype.name) == (head, prep, qtype)
+
+
+def test_how_many_keeps_the_number_type_and_counts_its_noun(analyzer: Analyzer) -> None:
+    frame = frame_of("How many days after the attack did the army respond?", analyzer)
+    assert frame.qtype.name == "number" and frame.head == "days"
+    assert frame_of("How many people attended the rally?", analyzer).qtype.name == "number"
+
+
+def test_whose_has_no_head_and_who_verb_is_a_subject_slot(analyzer: Analyzer) -> None:
+    assert frame_of("Whose portrait hangs in the hall?", analyzer).head == ""
+    assert frame_of("Who announced the ceasefire?", analyzer).subject_of == "announc"
+    assert frame_of("Who did the minister blame?", analyzer).subject_of == ""
+    assert frame_of("What did the protesters burn?", analyzer).object_of == "burn"
+
+
+def test_percentage_questions_prefer_percent_entities(analyzer: Analyzer) -> None:
+    assert frame_of("What percentage of voters stayed home?", analyzer).qtype.labels[0] == "PERCENT"
+
+
+# ---------------------------------------------------------------------------- pure span helpers
+
+
+def spans_in(text: str, *parts: tuple[str, str]) -> list[tuple[str, int, int, str]]:
+    return [(label, text.index(w), text.index(w) + len(w), w) for label, w in parts]
+
+
+def test_date_parts_joined_by_of_become_one_date() -> None:
+    text = "The cuts began in March of 2020 and ended in 2021."
+    merged = _merge_adjacent_dates(spans_in(text, ("DATE", "March"), ("DATE", "2020"), ("DATE", "2021")), text)
+    assert [m[3] for m in merged] == ["March of 2020", "2021"]
+
+
+def test_two_years_in_a_list_stay_apart() -> None:
+    text = "Elections were held in 2018, 2019 and 2020."
+    merged = _merge_adjacent_dates(spans_in(text, ("DATE", "2018"), ("DATE", "2019"), ("DATE", "2020")), text)
+    assert [m[3] for m in merged] == ["2018", "2019", "2020"]
+
+
+def test_tree_distance_counts_arcs_to_the_nearest_target() -> None:
+    # "Iran fired missiles near Erbil": fired is the root; near attaches to fired; Erbil to near.
+    toks = [Token(0, 4, "Iran", "PROPN", "nsubj", 1), Token(5, 10, "fired", "VERB", "ROOT", 1),
+            Token(11, 19, "missiles", "NOUN", "dobj", 1), Token(20, 24, "near", "ADP", "prep", 1),
+            Token(25, 30, "Erbil", "PROPN", "pobj", 3)]
+    assert tree_distance(toks, {4}, {1}) == 2
+    assert tree_distance(toks, {4}, {2, 0}) == 3
+    assert tree_distance(toks, {1}, {1}) is None  # a target inside the span does not count
+
+
+def test_slot_fit_rewards_the_question_preposition_and_head_noun() -> None:
+    frame = QuestionFrame("which", "city", "near", classify_question("Near which city?"))
+    text = "Missiles hit a base near Erbil and the city of Kirkuk, far from Basra."
+    at = {w: (text.index(w), text.index(w) + len(w)) for w in ("Erbil", "Kirkuk", "Basra")}
+    assert slot_fit(frame, text, *at["Erbil"]) > slot_fit(frame, text, *at["Basra"])
+    assert slot_fit(frame, text, *at["Kirkuk"]) > slot_fit(frame, text, *at["Basra"])
+
+
+def test_supporting_cites_one_sentence_per_agreeing_article() -> None:
+    cand = Candidate("x", "x", 1.0, [(1.0, "a", 0, 5, "a:0"), (0.9, "a", 10, 15, "a:0"), (0.8, "b", 0, 5, "b:0"),
+                                     (0.3, "c", 0, 5, "c:0")])
+    assert [(s[1], s[2]) for s in supporting(cand)] == [("a", 0), ("b", 0)]
+
+
+# ---------------------------------------------------------------------------- span selection (spaCy)
+
+
+def test_how_many_days_picks_the_number_bound_to_days(analyzer: Analyzer) -> None:
+    answer = best_answer("How many days after the blast did the rebels fire rockets?",
+                         ["Five days after the blast, the rebels fired rockets at two bases in the north."], analyzer)
+    assert answer.lower().startswith("five")
+
+
+def test_how_many_troops_skips_a_count_of_something_else(analyzer: Analyzer) -> None:
+    answer = best_answer("How many troops remain in the country?",
+                         ["Three bases still operate, and some 4,000 troops remain in the country."], analyzer)
+    assert answer == "4,000"
+
+
+def test_when_extends_a_month_to_its_year(analyzer: Analyzer) -> None:
+    answer = best_answer("When did the government start cutting its budget?",
+                         ["The government began cutting its budget in March of 2020, officials said."], analyzer)
+    assert answer == "March of 2020"
+
+
+def test_which_city_prefers_the_place_after_the_question_preposition(analyzer: Analyzer) -> None:
+    answer = best_answer("Near which city was the second camp attacked by the rebels?",
+                         ["The rebels attacked a camp in the desert and a second camp near Mosul on Tuesday."],
+                         analyzer)
+    assert answer == "Mosul"
+
+
+def test_which_official_asks_for_a_person_not_an_organisation(analyzer: Analyzer) -> None:
+    answer = best_answer("Which official was sanctioned by the Treasury in May?",
+                         ["In May, the Treasury sanctioned the Ministry of Oil and its director, John Maddox."],
+                         analyzer)
+    assert answer == "John Maddox"
+
+
+def test_who_takes_the_subject_of_the_question_verb_even_if_named_elsewhere(analyzer: Analyzer) -> None:
+    answer = best_answer("Who announced the end of the mission in Iraq?",
+                         ["In December, Iraq announced the end of the mission against the militants."], analyzer)
+    assert answer == "Iraq"
+
+
+def test_what_did_x_verb_takes_the_object_of_that_verb(analyzer: Analyzer) -> None:
+    answer = best_answer("What did the protesters burn outside the embassy?",
+                         ["On Friday the protesters burned a large paper effigy outside the embassy, officials in "
+                          "Ankara said."], analyzer)
+    assert answer == "large paper effigy"
+
+
+def test_an_adjective_inside_a_phrase_is_not_a_group(analyzer: Analyzer) -> None:
+    answer = best_answer("Which group did the army strike last year?",
+                         ["Last year the army struck the Falcon Brigade, stationed along the Iraqi-Syrian border."],
+                         analyzer)
+    assert "Falcon Brigade" in answer

@@ -1,0 +1,125 @@
+"""The extractive answer as a user sees it: cited quotes at exact offsets, agreement across
+articles, conflicting figures reported with both citations, abstention with the closest
+passages, and a JSON-serialisable result.
+
+Small hand-written articles (fictional places and people, so nothing is known in advance),
+indexed with the real bundled embedder (the abstention threshold is calibrated for it);
+spaCy's bundled English model reads the sentences.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from rag import Config, KnowledgeBase
+
+pytestmark = pytest.mark.slow
+REAL = "bundled:all-MiniLM-L6-v2"
+
+EARTHQUAKE_A = ("Port Velora earthquake. The earthquake that struck Port Velora on Sunday killed 109 people, "
+                "the regional governor said on Monday. Rescue teams were still searching the old harbour district.")
+EARTHQUAKE_B = ("Death toll rises in Port Velora. Hospital officials said the earthquake in Port Velora killed "
+                "110 people and injured hundreds more. Aid convoys reached the city on Tuesday.")
+FESTIVAL_A = ("Harbour festival turns twenty. The Lumen Harbour Festival was founded by Maria Ostrova in 2004, "
+              "and this year it drew a record crowd of visitors to the waterfront.")
+FESTIVAL_B = ("Lanterns on the water. Maria Ostrova founded the Lumen Harbour Festival after returning from "
+              "abroad; she still chairs its board and chooses the music herself.")
+BRIDGE = ("New bridge opens. The Kessel river bridge in the town of Arnby was opened by the mayor, Tomas Ekdal, "
+          "on 12 March 2023. It cost 40 million euros and took three years to build.")
+
+
+def _kb(tmp_path: Path, texts: dict[str, str], embedder) -> KnowledgeBase:  # noqa: ANN001
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    for name, text in texts.items():
+        (folder / f"{name}.txt").write_text(text, encoding="utf-8")
+    return KnowledgeBase.build([folder], tmp_path / "index", Config(embedder=REAL), embedder=embedder)
+
+
+@pytest.fixture(scope="module")
+def kb(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> KnowledgeBase:  # noqa: ANN001
+    return _kb(tmp_path_factory.mktemp("answers"), {"quake-a": EARTHQUAKE_A, "quake-b": EARTHQUAKE_B,
+                                                   "festival-a": FESTIVAL_A, "festival-b": FESTIVAL_B,
+                                                   "bridge": BRIDGE}, real_embedder)
+
+
+def _check_citations(kb: KnowledgeBase, answer) -> None:  # noqa: ANN001
+    markers = [int(m) for m in re.findall(r"\[(\d+)\]", answer.text)]
+    assert markers, answer.text
+    assert sorted(set(markers)) == sorted(c.marker for c in answer.citations)
+    for c in answer.citations:
+        doc = kb.document(c.doc_id)
+        assert doc.text[c.start:c.end] == c.quote and c.quote.strip()
+
+
+@pytest.mark.parametrize(("question", "expected", "doc"), [
+    ("Who opened the Kessel river bridge?", "Tomas Ekdal", "bridge"),
+    ("When was the Kessel river bridge opened?", "12 March 2023", "bridge"),
+    ("How much did the Kessel river bridge cost?", "40 million euros", "bridge"),
+    ("In which town is the Kessel river bridge?", "Arnby", "bridge"),
+])
+def test_short_answer_of_the_expected_type_inside_a_cited_quote(kb: KnowledgeBase, question: str,
+                                                                 expected: str, doc: str) -> None:
+    answer = kb.ask(question)
+    assert not answer.abstained
+    assert expected in answer.short_answer, (question, answer.short_answer)
+    _check_citations(kb, answer)
+    assert any(c.doc_id == doc and answer.short_answer in c.quote for c in answer.citations)
+
+
+def test_agreement_across_articles_cites_both_and_raises_confidence(kb: KnowledgeBase, tmp_path: Path,
+                                                                    real_embedder) -> None:  # noqa: ANN001
+    question = "Who founded the Lumen Harbour Festival?"
+    both = kb.ask(question)
+    assert "Maria Ostrova" in both.short_answer
+    _check_citations(kb, both)
+    assert {c.doc_id for c in both.citations} == {"festival-a", "festival-b"}
+    single_kb = _kb(tmp_path, {"festival-a": FESTIVAL_A, "bridge": BRIDGE}, real_embedder)
+    single = single_kb.ask(question)
+    assert "Maria Ostrova" in single.short_answer and {c.doc_id for c in single.citations} == {"festival-a"}
+    assert both.confidence > single.confidence
+
+
+def test_conflicting_figures_are_reported_each_with_its_citation(kb: KnowledgeBase) -> None:
+    answer = kb.ask("How many people did the earthquake in Port Velora kill?")
+    assert not answer.abstained
+    assert "109" in answer.text and "110" in answer.text, answer.text
+    _check_citations(kb, answer)
+    by_doc = {c.doc_id: c.quote for c in answer.citations}
+    assert "109" in by_doc.get("quake-a", "") and "110" in by_doc.get("quake-b", "")
+    assert any("conflict" in n for n in answer.notes), answer.notes
+
+
+def test_unanswerable_question_abstains_and_lists_the_closest_passages(kb: KnowledgeBase) -> None:
+    answer = kb.ask("What is the melting point of tungsten carbide in a vacuum furnace?")
+    assert answer.abstained and answer.short_answer == "" and not answer.citations
+    assert "not" in answer.text.lower()
+    assert answer.passages and all(p.text for p in answer.passages)
+
+
+def test_answer_to_dict_is_json_and_round_trips_the_fields(kb: KnowledgeBase) -> None:
+    answer = kb.ask("Who opened the Kessel river bridge?")
+    data = json.loads(json.dumps(answer.to_dict()))
+    assert data["short_answer"] == answer.short_answer and data["abstained"] is False
+    assert data["citations"][0]["quote"] == answer.citations[0].quote
+    assert {"start", "end", "doc_id", "chunk_id", "marker", "title"} <= set(data["citations"][0])
+    assert 0.0 <= data["confidence"] <= 1.0 and data["passages"]
+
+
+def test_citation_offsets_hold_over_the_demo_articles(demo_kb_real: KnowledgeBase) -> None:
+    kb = demo_kb_real
+    questions = ["Who was killed alongside Soleimani?", "How many US troops were diagnosed with brain injuries?",
+                 "When did the US strike kill Soleimani?", "What did protesters burn outside the Green Zone?",
+                 "Which article of the Iraqi Penal Code was cited in the warrant?"]
+    answered = 0
+    for q in questions:
+        answer = kb.ask(q)
+        if not answer.abstained:
+            answered += 1
+            _check_citations(kb, answer)
+            assert answer.short_answer and any(answer.short_answer in c.quote for c in answer.citations)
+    assert answered >= 3
