@@ -290,30 +290,31 @@ def vector_pool(seed_dir: Path, with_sentences: bool = True) -> np.ndarray:
     return np.ascontiguousarray(np.vstack(parts))
 
 
-def grow_vectors(pool: np.ndarray, n: int, noise: float = 0.02, seed: int = 0, block: int = 65_536) -> np.ndarray:
-    """``n`` unit vectors: the pool itself first, then noisy renormalised copies of it, cycled."""
+def _grow(pool: np.ndarray, n: int, noise: float, seed: int, block: int, base: Any) -> np.ndarray:
+    """The pool itself first, then ``_noisy(base(rng, start, stop))`` block by block up to ``n``."""
     rng = np.random.default_rng(seed)
     out = np.empty((n, pool.shape[1]), dtype=np.float32)
     m = min(n, len(pool))
     out[:m] = pool[:m]
     for start in range(m, n, block):
         stop = min(n, start + block)
-        out[start:stop] = _noisy(pool[np.arange(start, stop) % len(pool)], noise, rng)
+        out[start:stop] = _noisy(base(rng, start, stop), noise, rng)
     return out
+
+
+def grow_vectors(pool: np.ndarray, n: int, noise: float = 0.02, seed: int = 0, block: int = 65_536) -> np.ndarray:
+    """``n`` unit vectors: the pool itself first, then noisy renormalised copies of it, cycled."""
+    return _grow(pool, n, noise, seed, block, lambda rng, start, stop: pool[np.arange(start, stop) % len(pool)])
 
 
 def mix_vectors(pool: np.ndarray, n: int, noise: float = 0.02, seed: int = 0, block: int = 65_536) -> np.ndarray:
     """``n`` unit vectors: the pool, then ``normalise(pool[i] + 0.5 * pool[j] + noise)`` for random i, j."""
-    rng = np.random.default_rng(seed)
-    out = np.empty((n, pool.shape[1]), dtype=np.float32)
-    m = min(n, len(pool))
-    out[:m] = pool[:m]
-    for start in range(m, n, block):
-        stop = min(n, start + block)
+    def base(rng: np.random.Generator, start: int, stop: int) -> np.ndarray:
         i = rng.integers(0, len(pool), stop - start)
         j = rng.integers(0, len(pool), stop - start)
-        out[start:stop] = _noisy(pool[i] + np.float32(0.5) * pool[j], noise, rng)
-    return out
+        return pool[i] + np.float32(0.5) * pool[j]
+
+    return _grow(pool, n, noise, seed, block, base)
 
 
 def question_vectors(embedder: Any, spec: str, questions: list[Any]) -> np.ndarray:
