@@ -30,6 +30,26 @@ def _subtitle(result: dict) -> str:
     return f"{m['cores']} cores, {m['memory_gib']} GiB, {m['date'][:10]}"
 
 
+def _size_axes(ax, ylabel: str, title: str, **legend) -> None:  # noqa: ANN001 - a matplotlib Axes
+    """Log-log axes against the number of chunks, with grid and legend."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("chunks in the index")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, **legend)
+
+
+def _save(fig, path: Path) -> Path:  # noqa: ANN001 - a matplotlib Figure
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot_latency(result: dict, out: Path) -> Path:
     import matplotlib.pyplot as plt
 
@@ -43,18 +63,8 @@ def plot_latency(result: dict, out: Path) -> Path:
         ax.plot(sizes, p95, marker="x", linestyle="--", color=line.get_color(), alpha=0.6, label=f"{mode} p95")
     ax.plot(sizes, [r["embed_query"]["median_ms"] for r in rows], marker=".", color="grey",
             label="query embedding alone")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("chunks in the index")
-    ax.set_ylabel("ms per query")
-    ax.set_title(f"Query latency vs corpus size ({_subtitle(result)})", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    path = out / "latency_vs_size.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    _size_axes(ax, "ms per query", f"Query latency vs corpus size ({_subtitle(result)})", ncol=2)
+    return _save(fig, out / "latency_vs_size.png")
 
 
 def plot_memory(result: dict, out: Path) -> Path:
@@ -69,18 +79,8 @@ def plot_memory(result: dict, out: Path) -> Path:
     ax.plot(sizes, [common.gib(r["serve_peak_rss_bytes"]) for r in rows], marker="o",
             label="serving peak RSS, first answers")
     ax.plot(sizes, [common.gib(r["index_bytes"]) for r in rows], marker="^", linestyle=":", label="index files on disk")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("chunks in the index")
-    ax.set_ylabel("GiB")
-    ax.set_title(f"Memory vs corpus size ({_subtitle(result)})", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    path = out / "memory_vs_size.png"
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    _size_axes(ax, "GiB", f"Memory vs corpus size ({_subtitle(result)})")
+    return _save(fig, out / "memory_vs_size.png")
 
 
 def plot_recall(result: dict, out: Path, filename: str = "recall_vs_latency.png") -> Path:
@@ -117,11 +117,7 @@ def plot_recall(result: dict, out: Path, filename: str = "recall_vs_latency.png"
         ax.set_title(f"{n:,} vectors, {result.get('vectors', 'pool')} set ({_subtitle(result)})", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-    path = out / filename
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, out / filename)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,7 @@ occurs at all; the answer's entity-type fit; sentence similarity; the margin to 
 candidate; cross-article agreement. A logistic regression over them (:class:`VerifierModel`,
 weights fitted on SQuAD v2.0 by ``tools/train_abstain.py``, each weight's sign fixed by its
 feature's meaning) gives the probability that the answer is supported; the answerer abstains
-below ``Config.abstain_threshold``. The weights ship as plain JSON numbers (no pickle).
+below ``Config.abstain_threshold``. The weights ship as plain JSON numbers, nothing executable.
 On SQuAD the relation-term features earned no weight: its negatives rarely lack the relation
 words, so the shipped model leans on coverage, similarity, extraction score and margin.
 
