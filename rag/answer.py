@@ -393,24 +393,26 @@ def score_sentences(snapshot: Any, question: str, hits: Sequence[Hit]) -> list[S
     idf = term_weights(question, data.bm25)
     total = sum(idf.values()) or 1.0
     seen: set[tuple[str, int, int]] = set()
-    out: list[ScoredSentence] = []
+    picked: list[tuple[Hit, int]] = []  # (hit, sentence row), each sentence once
     for hit in hits:
         row = retriever.chunk_row(hit.chunk_id)
         if row is None:
             continue
         lo, hi = data.chunk_sents[row]
-        dense = np.asarray(data.sentence_vectors[lo:hi]) @ qvec if hi > lo else np.zeros(0)
-        for j, srow in enumerate(range(lo, hi)):
-            d, s, e = data.sentences[srow]
-            if (d, s, e) in seen:
-                continue
-            seen.add((d, s, e))
-            text = data.documents[d].text[s:e]
-            words = set(tokenize(text))
-            coverage = sum(v for t, v in idf.items() if t in words) / total
-            rank_prior = 1.0 / (1.0 + 0.15 * (hit.rank - 1))
-            score = 0.4 * float(dense[j]) + 0.45 * coverage + 0.15 * rank_prior
-            out.append(ScoredSentence(d, s, e, hit.chunk_id, text, score, coverage, float(dense[j]), hit.rank))
+        for srow in range(lo, hi):
+            if data.sentences[srow] not in seen:
+                seen.add(data.sentences[srow])
+                picked.append((hit, srow))
+    rows = np.asarray([srow for _, srow in picked], dtype=np.int64)
+    dense = np.asarray(data.sentence_vectors[rows]) @ qvec if len(rows) else np.zeros(0)
+    coverage = retriever.term_coverage(rows, idf) / total
+    out: list[ScoredSentence] = []
+    for (hit, srow), cos, cov in zip(picked, dense, coverage):
+        d, s, e = data.sentences[srow]
+        rank_prior = 1.0 / (1.0 + 0.15 * (hit.rank - 1))
+        score = 0.4 * float(cos) + 0.45 * float(cov) + 0.15 * rank_prior
+        out.append(ScoredSentence(d, s, e, hit.chunk_id, data.documents[d].text[s:e], score, float(cov), float(cos),
+                                  hit.rank))
     out.sort(key=lambda x: -x.score)
     return out
 

@@ -207,19 +207,29 @@ class Retriever:
         if bm25 is None:
             return np.zeros(len(sent_rows))
         terms = sorted(set(tokenize(query)))
-        ids = bm25.term_ids(terms)
-        idf = bm25.idfs(ids)
-        total = float(idf.sum()) or 1.0
+        idf = {t: float(v) for t, v in zip((t for t in terms if t in bm25.vocab), bm25.idfs(bm25.term_ids(terms)))}
+        return self.term_coverage(sent_rows, idf) / (sum(idf.values()) or 1.0)
+
+    def term_coverage(self, sent_rows: np.ndarray, weights: dict[str, float]) -> np.ndarray:
+        """For each sentence row, the summed ``weights`` of the (tokenized) terms it holds.
+
+        One sparse product over the BM25 index's sentence-term matrix; an index from before
+        that matrix existed tokenizes the sentences instead (same result).
+        """
+        bm25 = self.data.bm25
+        known = [t for t in weights if bm25 is not None and t in bm25.vocab]
+        if not known or len(sent_rows) == 0:
+            return np.zeros(len(sent_rows))
+        values = np.asarray([weights[t] for t in known], dtype=np.float64)
         try:
-            return bm25.sentence_coverage(sent_rows, ids, idf) / total
-        except LookupError:  # an index from before the sentence-term matrix: tokenize the sentences
-            weight = {t: float(v) for t, v in zip((t for t in terms if t in bm25.vocab), idf)}
+            return bm25.sentence_coverage(np.asarray(sent_rows), bm25.term_ids(known), values)
+        except LookupError:
             out = np.zeros(len(sent_rows))
             for i, srow in enumerate(sent_rows):
                 d, s, e = self.data.sentences[srow]
                 words = set(tokenize(self.data.documents[d].text[s:e]))
-                out[i] = sum(v for t, v in weight.items() if t in words)
-            return out / total
+                out[i] = sum(v for t, v in zip(known, values) if t in words)
+            return out
 
     def search(self, query: str, k: int = 5, filters: Filters | dict[str, Any] | None = None,
                mode: str | None = None) -> list[Hit]:
