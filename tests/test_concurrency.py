@@ -84,6 +84,8 @@ def test_threads_search_and_ask_while_an_article_is_added(kb: KnowledgeBase, tmp
         try:
             start.wait()
             for i in range(calls):
+                if i == calls // 2:  # the second half runs once the add has returned, however fast the first was
+                    added.wait(timeout=300)
                 after_add = added.is_set()
                 q = QUESTIONS[(t + i) % len(QUESTIONS)]
                 if i % 10 == 9:
