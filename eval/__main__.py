@@ -78,6 +78,9 @@ def cmd_run(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     print(f"{result['n_questions']} questions ({result['n_answerable']} answerable), search {cfg['search_mode']}, "
           f"answers {cfg['answer_mode']}, k={cfg['k']}, embedder {cfg['embedder']}")
     print(metrics_table(result["metrics"], result["ci"]))
+    if cfg["answer_mode"] == "llm":
+        fired = ", ".join(f"{kind} {n}" for kind, n in result["repairs"].items()) or "none"
+        print(f"LLM-mode repairs (answers each fired on, of {result['n_questions']}): {fired}")
     if args.out:
         print(f"wrote {args.out}")
     return 0

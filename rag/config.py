@@ -19,11 +19,13 @@ Diversity = Literal["none", "dedup", "mmr"]
 NearDuplicatePolicy = Literal["keep", "skip"]
 SearchMode = Literal["hybrid", "dense", "bm25"]
 AnswerMode = Literal["extractive", "llm"]
+SpanRanking = Literal["learned", "heuristic"]
 
 DEFAULT_EMBEDDER = "bundled:all-MiniLM-L6-v2"
 # The scale that ``abstain_threshold`` is measured on. An index saved under another scale (before
-# the answer verifier existed) gets the current default threshold when opened, not its stored one.
-CONFIDENCE_SCALE = "verifier-1"
+# the answer verifier existed, or before it was refitted for the learned span ranker) gets the
+# current default threshold when opened, not its stored one.
+CONFIDENCE_SCALE = "verifier-2"
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "index_type": get_args(IndexType),
@@ -32,6 +34,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "diversity": get_args(Diversity),
     "near_duplicates": get_args(NearDuplicatePolicy),
     "mode": get_args(SearchMode),
+    "span_ranker": get_args(SpanRanking),
 }
 
 
@@ -86,9 +89,12 @@ class Config:
     max_query_chars: int = 2000
 
     # Answers.
+    # How the extractive answerer ranks candidate spans: "learned" (rag/span_model.json, a linear
+    # model fitted on SQuAD v1.1 by tools/train_span_ranker.py) or "heuristic" (the hand-built score).
+    span_ranker: SpanRanking = "learned"
     # Abstain when the answer verifier's probability (rag.abstain, fitted on SQuAD v2.0) is below this;
     # calibrated on the demo gold set: python -m eval.calibrate <eval run --out file> (false abstention <= 5%).
-    abstain_threshold: float = 0.10
+    abstain_threshold: float = 0.07
 
     def __post_init__(self) -> None:
         for name, choices in _CHOICES.items():

@@ -19,7 +19,7 @@ from eval.__main__ import main as eval_main
 from eval.calibrate import best_threshold, tradeoff_curve
 from eval.compare import CONFIGURATIONS, TABLE_COLUMNS
 from eval.gold import GoldError, load_gold
-from eval.harness import METRIC_NAMES, aggregate, by_type, evaluate, evaluate_question, run_eval
+from eval.harness import METRIC_NAMES, aggregate, by_type, evaluate, evaluate_question, repair_counts, run_eval
 from eval.squad import (
     evaluate_squad,
     restrict,
@@ -266,6 +266,8 @@ def test_compare_writes_markdown_json_and_plots(tmp_path: Path, corpus: Path, go
     assert cfgs["dense"]["config"]["search_mode"] == "dense" and cfgs["bm25"]["config"]["search_mode"] == "bm25"
     assert cfgs["hybrid-no-sentences"]["config"]["sentence_scoring"] is False
     assert cfgs["hybrid-rrf"]["config"]["fusion"] == "rrf" and cfgs["hybrid"]["config"]["fusion"] == "weighted"
+    assert cfgs["hybrid-heuristic-spans"]["config"]["span_ranker"] == "heuristic"
+    assert cfgs["hybrid"]["config"]["span_ranker"] == "learned"
     assert all(c["config"]["candidates"] == 10 for c in cfgs.values())  # the user's options are kept
     curve = json.loads((out_dir / "abstention_curve.json").read_text(encoding="utf-8"))
     assert len(curve["curve"]) == 101 and curve["curve"][0]["threshold"] == 0.0
@@ -386,6 +388,14 @@ def test_aggregate_populations() -> None:
     assert "abstain_recall" not in types["factoid"]
     only_answerable = aggregate(rows[:2])
     assert only_answerable["abstain_recall"] is None and only_answerable["abstain_precision"] == 0.0
+
+
+def test_repair_counts_count_answers_not_notes() -> None:
+    rows = [{"notes": ["repair:claim_dropped", "repair:claim_dropped", "repair:fallback_extractive"]},
+            {"notes": ["conflicting figures: 109 vs 110", "repair:claim_dropped"]},
+            {"notes": []}]
+    assert repair_counts(rows) == {"claim_dropped": 2, "fallback_extractive": 1}
+    assert repair_counts(rows[2:]) == {}
 
 
 def test_evaluate_rejects_an_empty_gold_set(corpus: Path, tmp_path: Path) -> None:

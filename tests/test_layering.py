@@ -26,6 +26,8 @@ RANK = {
     "errors": 0, "types": 0, "config": 1, "normalize": 1,
     "clean": 2, "ingest": 3, "dedup": 4, "chunk": 5, "embed": 6, "lexical": 7, "vectors": 8, "backends": 8.5, "store": 9,
     "fusion": 10, "retrieve": 11,
+    "linear": 11.2,  # small linear models read from plain JSON (the verifier's and the span ranker's)
+    "span_rank": 11.4,  # the learned span ranker over features the answerer computes
     "abstain": 11.5,  # answer verification over plain values; the answerer calls it
     "answer": 12,
     "langchain_adapter": 13,  # duck-typed over a KnowledgeBase; kb.as_retriever builds it lazily
