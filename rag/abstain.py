@@ -62,10 +62,12 @@ FEATURES: tuple[str, ...] = (
     "agree",          # other articles supporting the same answer (0, 0.5, 1)
     "heuristic",      # the answerer's hand-weighted confidence
     "rank_logit",     # the span ranker's linear score of the answer's best occurrence (absolute, not a share)
+    "off_type",       # that occurrence's label is not one the question asks for (0/1)
+    "counted_other",  # it counts another noun than a how-many question's (0/1)
 )
 # Features whose larger values mean *less* support; every other one means more. The fit keeps each
 # weight on its feature's side of zero, so correlated features cannot flip a sign out of domain.
-LOWER_IS_SUPPORTED = frozenset({"miss_idf", "unseen"})
+LOWER_IS_SUPPORTED = frozenset({"miss_idf", "unseen", "off_type", "counted_other"})
 
 _OPEN_TYPES = frozenset({"entity", "phrase", "quote"})
 _CAPITALISED = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][\w’'-]*")
@@ -254,6 +256,8 @@ def verification_features(ev: Evidence) -> dict[str, float]:
         "agree": min(len(ev.best.docs) - 1, 2) / 2.0,
         "heuristic": float(ev.heuristic),
         "rank_logit": float(getattr(ev.best, "logit", 0.0)),
+        "off_type": float(getattr(ev.best, "off_type", 0.0)),
+        "counted_other": float(getattr(ev.best, "counted_other", 0.0)),
     }
 
 

@@ -32,6 +32,7 @@ import numpy as np
 from .abstain import Evidence, verify
 from .lexical import tokenize
 from .retrieve import prepare_query
+from .span_rank import FEATURES as SPAN_FEATURES
 from .span_rank import default_ranker, feature_matrix, softmax
 from .types import Answer, Citation, Hit
 
@@ -257,6 +258,8 @@ class Candidate:
     score: float
     support: list[tuple[float, str, int, int, str]] = field(default_factory=list)  # (score, doc, start, end, chunk)
     logit: float = 0.0  # the ranker's linear score of its best occurrence (log of the hand-built one without)
+    off_type: float = 0.0  # 1: that occurrence's label is not one the question asks for (type fit below 0.5)
+    counted_other: float = 0.0  # 1: it counts another noun than the one a how-many question counts
 
     @property
     def docs(self) -> set[str]:
@@ -507,6 +510,7 @@ _LOCATIVE = re.compile(r"\b(?:in|at|near|along|outside|inside|across|around|on|i
                        re.IGNORECASE)
 _PROPER = ("PERSON", "ORG", "GPE", "LOC", "FAC")
 _OPEN_TYPES = ("entity", "quote", "phrase")  # questions whose answer may be any noun phrase
+_FIT_LOW, _COUNTED_OTHER = SPAN_FEATURES.index("fit_low"), SPAN_FEATURES.index("counted_other")
 QTYPE_NAMES = ("person", "place", "date", "number", "org", "quote", "entity", "phrase", "norp")
 
 
@@ -787,17 +791,20 @@ def pool_occurrences(occurrences: Sequence[Occurrence], scores: np.ndarray, summ
         support = (score, *occ.support)
         cand = pooled.get(occ.key)
         if cand is None:
-            pooled[occ.key] = Candidate(occ.key, occ.text, score, [support], logit)
-            continue
-        if score > max(s[0] for s in cand.support):
-            cand.text = occ.text
-        cand.logit = max(cand.logit, logit)
-        cand.score = cand.score + score if summed else max(cand.score, score)
-        same = next((i for i, s in enumerate(cand.support) if (s[1], s[2]) == (occ.support[0], occ.support[1])), None)
-        if same is None:
-            cand.support.append(support)
-        elif score > cand.support[same][0]:
-            cand.support[same] = support
+            cand = pooled[occ.key] = Candidate(occ.key, occ.text, score, [support], -np.inf)
+        else:
+            if score > max(s[0] for s in cand.support):
+                cand.text = occ.text
+            cand.score = cand.score + score if summed else max(cand.score, score)
+            same = next((i for i, s in enumerate(cand.support) if (s[1], s[2]) == occ.support[:2]), None)
+            if same is None:
+                cand.support.append(support)
+            elif score > cand.support[same][0]:
+                cand.support[same] = support
+        if logit > cand.logit:  # its best occurrence describes the candidate to the verifier
+            cand.logit = logit
+            cand.off_type = occ.features[_FIT_LOW] if occ.features else 0.0
+            cand.counted_other = occ.features[_COUNTED_OTHER] if occ.features else 0.0
     return _merge_contained(list(pooled.values()), summed=summed)
 
 
@@ -840,7 +847,8 @@ def _merge_contained(cands: list[Candidate], summed: bool = False) -> list[Candi
             target.text, target.key = c.text, c.key  # the more specific form ("January 3, 2020")
         if summed:
             target.score += c.score
-        target.logit = max(target.logit, c.logit)
+        if c.logit > target.logit:
+            target.logit, target.off_type, target.counted_other = c.logit, c.off_type, c.counted_other
         for s in c.support:
             if all((t[1], t[2]) != (s[1], s[2]) for t in target.support):
                 target.support.append(s)

@@ -94,7 +94,7 @@ class Config:
     span_ranker: SpanRanking = "learned"
     # Abstain when the answer verifier's probability (rag.abstain, fitted on SQuAD v2.0) is below this;
     # calibrated on the demo gold set: python -m eval.calibrate <eval run --out file> (false abstention <= 5%).
-    abstain_threshold: float = 0.07
+    abstain_threshold: float = 0.08
 
     def __post_init__(self) -> None:
         for name, choices in _CHOICES.items():

@@ -47,6 +47,16 @@ def test_pooling_keeps_one_support_per_sentence_with_its_best_score() -> None:
     assert cand.score == pytest.approx(0.8)
 
 
+def test_a_candidate_is_described_to_the_verifier_by_its_best_occurrence() -> None:
+    fit_low = FEATURES.index("fit_low")
+    off = tuple(1.0 if i == fit_low else 0.0 for i in range(len(FEATURES)))
+    occs = [Occurrence("oslo", "Oslo", 0.0, off, ("a", 0, 10, "a:0")), _occ("oslo", "b")]
+    (cand,) = pool_occurrences(occs, np.array([0.2, 0.8]), True, np.array([1.0, 3.0]))
+    assert cand.logit == 3.0 and cand.off_type == 0.0  # the typed occurrence scored higher
+    (cand,) = pool_occurrences(occs, np.array([0.8, 0.2]), True, np.array([3.0, 1.0]))
+    assert cand.logit == 3.0 and cand.off_type == 1.0
+
+
 def test_contained_candidates_merge_and_their_shares_add_up() -> None:
     occs = [_occ("tomas ekdal", "a"), _occ("ekdal", "b"), _occ("mira holt", "c")]
     cands = pool_occurrences(occs, np.array([0.3, 0.25, 0.45]), summed=True)

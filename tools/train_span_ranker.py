@@ -37,14 +37,9 @@ from eval import metrics as M
 from rag import answer as A
 from rag.linear import LinearModel
 from rag.span_rank import FEATURES, MODEL_FORMAT, MODEL_VERSION, SpanRanker, feature_matrix
+from train_abstain import split_of  # the same article split as the verifier's (run as a script from tools/)
 
-HELD_OUT_EVERY = 5  # article index % 5 == 4 is held out
 EVAL_SAMPLE, EVAL_SEED = 1000, 13  # the questions `python -m eval squad` reports on
-
-
-def split_of(doc_id: str) -> str:
-    """"train" or "heldout" for a SQuAD paragraph id ``"<article>-<paragraph>"``."""
-    return "heldout" if int(doc_id.split("-")[0]) % HELD_OUT_EVERY == HELD_OUT_EVERY - 1 else "train"
 
 
 def occurrences_of(kb: Any, question: str) -> list[A.Occurrence]:
