@@ -58,21 +58,21 @@ def split_long_span(text: str, span: tuple[int, int], limit: int, count: TokenCo
     words = [(start + m.start(), start + m.end()) for m in _WORD_SPAN.finditer(text[start:end])]
     lengths = count([text[a:b] for a, b in words])
     pieces: list[tuple[int, int]] = []
-    piece_start, used = words[0][0], 0
-    last_end = words[0][0]
+    piece_start: int | None = None  # where the piece being filled starts (None: it is empty)
+    used, last_end = 0, start
     for (a, b), n in zip(words, lengths):
-        if used and used + n > limit:
+        if piece_start is not None and used + n > limit:
             pieces.append((piece_start, last_end))
-            piece_start, used = a, 0
+            piece_start, used = None, 0
         if n > limit:  # a single "word" longer than the budget: cut it by characters
             step = max(1, (b - a) * limit // max(n, 1))
-            for cut in range(a, b, step):
-                pieces.append((cut, min(b, cut + step)))
-            piece_start, used, last_end = b, 0, b
+            pieces.extend((cut, min(b, cut + step)) for cut in range(a, b, step))
             continue
-        used += n
+        if piece_start is None:  # a piece starts at a word, never at the space after a cut word
+            piece_start = a
+        used += n  # a word of no tokens (a lone combining mark) still belongs to the piece
         last_end = b
-    if used:
+    if piece_start is not None:
         pieces.append((piece_start, last_end))
     return [p for p in pieces if p[1] > p[0]]
 

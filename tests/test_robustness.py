@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rag import Answer, Config, KnowledgeBase, QueryError
@@ -132,6 +132,10 @@ def test_sentence_spans_cover_every_visible_character(text: str) -> None:
 
 @PROPS
 @given(text=unicode_text, max_tokens=st.integers(16, 64), overlap=st.integers(0, 2), normalise=st.booleans())
+# Found by Hypothesis in CI: a piece after a word cut by characters began with the space after it,
+# and a last word of no tokens (a lone combining mark) was dropped.
+@example(text="ĿĿĿĿĿĿĿĿĿĿĿĿĿĿĿ0:0 0", max_tokens=16, overlap=0, normalise=True)
+@example(text="ĿĿĿĿĿĿĿĿĿĿĿĿĿĿĿ0:0¯", max_tokens=16, overlap=0, normalise=True)
 def test_chunk_document_on_hostile_text(text: str, max_tokens: int, overlap: int, normalise: bool) -> None:
     if normalise:
         text = normalize_text(text)
