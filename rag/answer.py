@@ -63,7 +63,10 @@ _GAP = (r"(?:\s+(?!(?:is|are|was|were|be|been|do|does|did|has|have|had|can|could
 _PERSON_NOUNS = (r"person|people|official|officials|leader|commander|general|president|man|woman|judge|spokesman"
                  r"|spokesperson|correspondent|journalist|reporter|minister|politician|chief|head|lieutenant|deputy"
                  r"|member|figure|cleric|ayatollah|envoy|diplomat|ambassador|analyst|expert|author|secretary"
-                 r"|chairman|director|founder|successor|predecessor|protester|individual")
+                 r"|chairman|director|founder|successor|predecessor|protester|individual|coach|player|quarterback"
+                 r"|king|queen|emperor|prince|princess|pope|bishop|priest|governor|mayor|senator|captain|soldier"
+                 r"|owner|inventor|architect|designer|composer|philosopher|scientist|writer|artist|actor|actress"
+                 r"|singer|teacher|professor|physician|doctor|explorer|ruler|monarch|pharaoh|sultan")
 _ORG_NOUNS = (r"group|organi[sz]ation|militia|faction|agency|network|outlet|newspaper|magazine|publication|coalition"
               r"|alliance|party|court|body|council|unit|company|firm|ministry|department|broadcaster|channel"
               r"|station|media|paper|website|movement|force|forces|army|institution|government|administration|team|club"
@@ -121,16 +124,26 @@ def how_many_unit(question: str) -> set[str]:
 
 
 def classify_question(question: str) -> QuestionType:
-    """The expected answer type of ``question`` (see the module docstring)."""
+    """The expected answer type of ``question`` (see the module docstring).
+
+    The rule matching earliest decides, the more specific one on a tie: the main clause's wh-word
+    comes first, so "Who was defence secretary when the strike ..." asks for a person, not a date.
+    """
     q = question.lower().replace("’", "'")
-    for pattern, name, labels in _RULES:
-        if re.search(pattern, q):
-            return QuestionType(name, labels)
-    return QuestionType("phrase", ANY_ENTITY)
+    found = []
+    for order, (pattern, name, labels) in enumerate(_RULES):
+        m = re.search(pattern, q)
+        if m:
+            found.append((m.start(), order, name, labels))
+    if not found:
+        return QuestionType("phrase", ANY_ENTITY)
+    _, _, name, labels = min(found)
+    return QuestionType(name, labels)
 
 
 _WH_WORDS = frozenset("what which who whom whose when where why how".split())
 _KIND_WORDS = frozenset("kind kinds type types sort sorts form forms variety category class".split())
+_NAME_WORDS = frozenset(("name", "names"))
 _NOUN_RUN = frozenset(("ADJ", "NOUN", "PROPN", "DET", "NUM"))
 _BE = frozenset("is are was were".split())
 
@@ -157,7 +170,8 @@ def _noun_run_head(tokens: Sequence[Token], j: int) -> tuple[str, int]:
     head, k = "", j
     while k < len(tokens):
         t = tokens[k]
-        if t.pos in _NOUN_RUN or t.text in ("-", "–") or (t.pos == "VERB" and t.dep in ("amod", "compound")):
+        if (t.pos in _NOUN_RUN or t.text in ("-", "–") or (t.pos == "VERB" and t.dep in ("amod", "compound"))
+                or t.dep == "case" and t.text in ("'s", "’s", "'", "’") and head):  # "the Bronco's head coach"
             if t.pos in ("NOUN", "PROPN"):
                 head = t.text
             k += 1
@@ -189,8 +203,8 @@ def question_frame(question: str, tokens: Sequence[Token] = ()) -> QuestionFrame
             noun, k = _noun_run_head(tokens, j + 1)
             if noun and k < len(tokens) and tokens[k].pos == "ADP" and tokens[k - 1].pos == "NOUN":
                 head = noun
-        while head.lower() in _KIND_WORDS and k < len(tokens) and tokens[k].text.lower() == "of":
-            head, k = _noun_run_head(tokens, k + 1)  # "what kind of measure"
+        while head.lower() in _KIND_WORDS | _NAME_WORDS and k < len(tokens) and tokens[k].text.lower() == "of":
+            head, k = _noun_run_head(tokens, k + 1)  # "what kind of measure", "the name of the coach"
     qtype = classify_question(question)
     if head and wh != "how":  # the noun decides: "which faction leader" asks for a person
         by_head = classify_question(f"which {_singular(head.lower())}")
@@ -369,16 +383,21 @@ def default_analyzer() -> Analyzer:
 _LEADING = re.compile(r"^(?:the|a|an|this|that|these|those|its|his|her|their|our|some|about|around|over|"
                       r"nearly|almost|more than|less than|at least|up to|approximately|roughly|an estimated|"
                       r"estimated|additional|another|only|just)\s+", re.IGNORECASE)
-_TRAIL = re.compile(r"[\s,;:.’'\"”“)]+$")
-_LEAD_PUNCT = re.compile(r"^[\s,;:’'\"”“(]+")
+_TRAIL = re.compile(r"[\s,;:.‘’'\"”“)]+$")
+_LEAD_PUNCT = re.compile(r"^[\s,;:‘’'\"”“(]+")
+_CLOSERS = {"‘": "’", "“": "”"}
 
 
 def clean_span(text: str, start: int, end: int) -> tuple[str, int, int]:
     """Trim punctuation and possessive endings off a span, keeping offsets exact."""
     m = _LEAD_PUNCT.match(text)
     if m:
-        start += m.end()
-        text = text[m.end():]
+        cut = m.end()
+        closer = _CLOSERS.get(text[cut - 1])
+        if closer and re.search(f"{closer}(?![^\\W_])", text[cut:].rstrip(" .,;:”’\"'")):
+            cut -= 1  # the opening quote of a quoted word inside the span stays ("‘counter-ISIS’ mission")
+        start += cut
+        text = text[cut:]
     for suffix in ("’s", "'s"):
         if text.endswith(suffix):
             text, end = text[: -len(suffix)], end - len(suffix)
@@ -386,8 +405,19 @@ def clean_span(text: str, start: int, end: int) -> tuple[str, int, int]:
     if m and text[m.start():].strip() == "." and re.search(r"(?:\b[A-Za-z]\.){2,}$", text):
         m = None  # an acronym's final period belongs to it ("U.S.")
     if m:
-        end -= len(text) - m.start()
-        text = text[: m.start()]
+        cut = m.start()
+        if "”" in text[cut:] and text[:cut].count("“") > text[:cut].count("”"):
+            cut += text[cut:].index("”") + 1  # the closing quote of a quoted name stays
+        end -= len(text) - cut
+        text = text[:cut]
+    for left, right in (("(", ")"), ("“", "”")):
+        # An unclosed bracket or quote cuts the span there ("Assets Control (OFAC" → "Assets Control"),
+        # a stray closing one starts it after ("OFAC) designated" → "designated").
+        if text.count(left) > text.count(right) and text.rfind(left) > 0:
+            return clean_span(text[: text.rfind(left)], start, start + text.rfind(left))
+        if text.count(right) > text.count(left) and 0 <= text.find(right) < len(text) - 1:
+            cut = text.find(right) + 1
+            return clean_span(text[cut:], start + cut, end)
     return text, start, end
 
 
@@ -468,6 +498,10 @@ def score_sentences(snapshot: Any, question: str, hits: Sequence[Hit]) -> list[S
     return out
 
 
+# A naming word right before a span ("dubbed ‘Operation ...’", "known as the ..."), and a question asking for a name.
+_AFTER_NAMING = re.compile(r"\b(?:called|named|dubbed|nicknamed|code-?named|titled|entitled|termed|label+ed|known as"
+                           r"|referred to as)\s+(?:as\s+)?(?:the\s+|an?\s+)?[‘“\"']?$", re.IGNORECASE)
+_NAMING_QUESTION = re.compile(r"\b(?:names?|called|call|named|dubbed|nicknamed?|known as|term|title)\b", re.IGNORECASE)
 _QUOTED = re.compile(r"[“\"‘]([^“”\"‘’]{2,80})[”\"’]")
 _WORD_RE = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
 
@@ -658,6 +692,7 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
     # Squared sentence score, scaled so the best sentence keeps its own: the best sentence usually holds the answer.
     top_sent = max((s.score for s in sentences), default=1.0) or 1.0
     qkind = {f"q_{n}": float(qtype.name == n) for n in QTYPES}
+    naming_q = bool(_NAMING_QUESTION.search(question))
     out: list[Occurrence] = []
     for position, (sent, spans, toks) in enumerate(zip(sentences, analyses, parses)):
         words = [(m.start(), m.end(), set(tokenize(m.group()))) for m in _WORD_RE.finditer(sent.text)]
@@ -667,6 +702,7 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
             base_fit = fit
             text, a, b = clean_span(raw, a0, b0)
             text, a = _strip_leading(text, a)
+            text, a, b = clean_span(text, a, b)
             if not text or not re.search(r"\w", text) or len(text) > 120:
                 continue
             cterms = set(tokenize(text))
@@ -738,6 +774,7 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
                 continue
             open_q = qtype.name in _OPEN_TYPES
             named = label in _NAMED
+            after_naming = bool(_AFTER_NAMING.search(sent.text[max(0, a - 30):a]))
             values = {
                 "log_heuristic": float(np.log(score + 1e-4)), "sent_score": sent.score,
                 "sent_rel": sent.score / top_sent, "sent_cov": sent.coverage, "sent_dense": sent.dense,
@@ -759,6 +796,7 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
                 "is_pp": float(label == "NP_PP"), "overlap_high": float(overlap >= 0.5),
                 "fit_low": float(base_fit < 0.5), "number_off_type": float(label in NUMBER and qtype.name != "number"),
                 "when_off_type": float(label in WHEN and qtype.name != "date"),
+                "after_naming": float(after_naming), "naming_asked": float(after_naming and naming_q),
             }
             features = tuple(values[name] for name in SPAN_FEATURES)
             out.append(Occurrence(key, text, score, features, (sent.doc_id, sent.start, sent.end, sent.chunk_id)))

@@ -23,7 +23,7 @@ from .config import Config
 from .embed import Embedder, make_embedder
 from .errors import ConfigError, EmptyCorpusError, IndexMismatchError, IndexNotFoundError
 from .ingest import load_documents
-from .lexical import BM25Index
+from .lexical import Acronyms, BM25Index
 from .normalize import normalize_text
 from .retrieve import Filters, Retriever
 from .store import IndexData
@@ -474,7 +474,8 @@ class KnowledgeBase:
         else:
             data.index_type = "flat"  # the Milvus collection's FLAT index: exact, like FAISS flat
         data.bm25 = BM25Index.build([embed_text(documents[c.doc_id], c.text, cfg.embed_title) for c in chunks],
-                                    sentences=[documents[d].text[s:e] for d, s, e in sentences])
+                                    sentences=[documents[d].text[s:e] for d, s, e in sentences],
+                                    acronyms=Acronyms.from_texts(doc.text for doc in documents.values()))
         updated = [d for d in incoming if d in base.documents]
         report = IngestReport(added=tuple(d for d in incoming if d not in base.documents), updated=tuple(updated),
                               unchanged=tuple(unchanged), removed=tuple(d for d in remove if d in base.documents),

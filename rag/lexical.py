@@ -6,7 +6,10 @@ also as parts ("al-Muhandis" gives "al-muhandis" and "muhandis"), reads "2,500" 
 (Lucene's variant, k1=1.5, b=0.75) is a sparse term-by-chunk weight matrix, so a query
 is the sum of a few rows. Alongside it, an optional sentence-by-term incidence matrix says
 which terms each sentence holds, so sentence-level lexical coverage needs no tokenizing at
-query time. Both persist as ``.npz`` plus a JSON vocabulary: plain data, nothing executable.
+query time. Acronyms the corpus defines ("Popular Mobilization Forces (PMF)") join their two
+forms at index time: a text that says "PMF" also holds the terms of "Popular Mobilization
+Forces", and one that spells it out also holds "pmf", so a question in either form finds
+both. Both persist as ``.npz`` plus a JSON vocabulary: plain data, nothing executable.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -72,6 +77,119 @@ def tokenize(text: str) -> list[str]:
     return terms
 
 
+# ---- acronyms ------------------------------------------------------------------------------
+_SHORT_FORM = r"[A-Z][A-Za-z0-9&]{1,9}"
+_SHORT_IN_PARENS = re.compile(rf"\(\s*({_SHORT_FORM})\s*\)")
+_LONG_IN_PARENS = re.compile(rf"\b({_SHORT_FORM})\s*\(([^()]{{3,120}})\)")
+_SHORT_WORD = re.compile(rf"\b{_SHORT_FORM}\b")
+_CLAUSE_BREAK = re.compile(r"[.;:!?()\[\]\n\u2013\u2014\"\u201c\u201d]")
+
+
+def _looks_like_acronym(word: str) -> bool:
+    return sum(ch.isupper() for ch in word) >= 2 and not word.isdigit()
+
+
+def best_long_form(short: str, words: Sequence[str]) -> str | None:
+    """The shortest tail of ``words`` whose letters spell ``short`` (Schwartz & Hearst, 2003).
+
+    Walks the short form backwards, matching each of its letters to a letter of the candidate
+    text, the first one at the start of a word; ``None`` when no tail spells it.
+    """
+    text = " ".join(words)
+    s, i = len(short) - 1, len(text) - 1
+    while s >= 0:
+        ch = short[s].lower()
+        if not ch.isalnum():
+            s -= 1
+            continue
+        while i >= 0 and (text[i].lower() != ch or (s == 0 and i > 0 and text[i - 1].isalnum())):
+            i -= 1
+        if i < 0:
+            return None
+        i -= 1
+        s -= 1
+    start = text.rfind(" ", 0, i + 1) + 1
+    return text[start:]
+
+
+def acronym_definitions(text: str) -> list[tuple[str, str]]:
+    """The ``(short, long)`` acronym definitions in ``text``: "Long Form (LF)" and "LF (Long Form)"."""
+    found = []
+    for m in _SHORT_IN_PARENS.finditer(text):
+        short = m.group(1)
+        if not _looks_like_acronym(short):
+            continue
+        before = _CLAUSE_BREAK.split(text[max(0, m.start() - 300):m.start()])[-1].split()
+        long = best_long_form(short, before[-min(len(short) + 5, 2 * len(short)):])
+        if long:
+            found.append((short, long))
+    for m in _LONG_IN_PARENS.finditer(text):
+        short, inner = m.group(1), m.group(2).split()
+        if _looks_like_acronym(short) and len(inner) >= 2:
+            long = best_long_form(short, inner)
+            if long is not None and long == " ".join(inner):
+                found.append((short, long))
+    return found
+
+
+def _same_reading(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Two long forms that differ only in spelling ("mobil" and "mobilis"): word by word, one
+    term equals the other or both share their first four letters."""
+    return len(a) == len(b) and all(x == y or x[:4] == y[:4] for x, y in zip(a, b))
+
+
+@dataclass(frozen=True)
+class Acronyms:
+    """The acronyms a corpus defines, as BM25 terms: ``{"pmf": (("popular", "mobil", "forc"),)}``,
+    each with the spellings of its long form ("Mobilization", "Mobilisation")."""
+
+    forms: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+    _by_first: dict[str, list[tuple[tuple[str, ...], str]]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str]) -> Acronyms:
+        """Every acronym defined in ``texts`` whose reading is agreed on: one reading (in any
+        spelling) holds more than half of its definitions; a short form defined two ways
+        ("Private Military Company", "Popular Mobilization Committee") is left out."""
+        seen: dict[str, Counter[tuple[str, ...]]] = defaultdict(Counter)
+        for text in texts:
+            for short, long in acronym_definitions(text):
+                key, terms = tokenize(short), tuple(tokenize(long))
+                if len(key) == 1 and len(terms) >= 2 and key[0] not in terms:
+                    seen[key[0]][terms] += 1
+        forms = {}
+        for key, readings in seen.items():
+            best = readings.most_common(1)[0][0]
+            spellings = [r for r in readings if _same_reading(r, best)]
+            if 2 * sum(readings[r] for r in spellings) > sum(readings.values()):
+                forms[key] = tuple(sorted(spellings, key=lambda r: -readings[r]))
+        by_first: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
+        for key, spellings in forms.items():
+            for terms in spellings:
+                by_first[terms[0]].append((terms, key))
+        return cls(forms, dict(by_first))
+
+    def expand(self, text: str, terms: list[str]) -> list[str]:
+        """``terms`` (the tokens of ``text``) plus the other form of every defined acronym it uses:
+        the long form's terms for each capitalised short form, the short form for each long one.
+        Each added term is added once."""
+        if not self.forms:
+            return terms
+        extra: dict[str, None] = {}  # in order of first use
+        held = set(terms)
+        for m in _SHORT_WORD.finditer(text):
+            word = m.group()
+            if _looks_like_acronym(word):
+                key = tokenize(word)
+                if len(key) == 1 and key[0] in self.forms:
+                    extra.update(dict.fromkeys(t for r in self.forms[key[0]] for t in r if t not in held))
+        for i, term in enumerate(terms):
+            for long, key in self._by_first.get(term, ()):
+                if key not in held and tuple(terms[i:i + len(long)]) == long:
+                    extra[key] = None
+        return terms + list(extra) if extra else terms
+
+
 class BM25Index:
     """BM25 over a fixed list of texts; rows are chunk positions."""
 
@@ -121,11 +239,13 @@ class BM25Index:
 
     @classmethod
     def build(cls, texts: Sequence[str], k1: float = 1.5, b: float = 0.75,
-              sentences: Sequence[str] | None = None) -> BM25Index:
-        """BM25 over ``texts``; with ``sentences``, also their term incidence matrix."""
-        index = cls.from_tokens([tokenize(t) for t in texts], k1, b)
+              sentences: Sequence[str] | None = None, acronyms: Acronyms | None = None) -> BM25Index:
+        """BM25 over ``texts``; with ``sentences``, also their term incidence matrix. With
+        ``acronyms``, each text also holds the other form of the acronyms it uses."""
+        acronyms = acronyms or Acronyms()
+        index = cls.from_tokens([acronyms.expand(t, tokenize(t)) for t in texts], k1, b)
         if sentences is not None:
-            index.sentence_terms = incidence([tokenize(t) for t in sentences], index.vocab)
+            index.sentence_terms = incidence([acronyms.expand(t, tokenize(t)) for t in sentences], index.vocab)
         return index
 
     @classmethod

@@ -19,7 +19,7 @@ from . import fusion
 from .config import Config
 from .embed import Embedder
 from .errors import ConfigError, QueryError
-from .lexical import tokenize
+from .lexical import Acronyms, tokenize
 from .normalize import normalize_text
 from .store import IndexData
 from .types import Hit
@@ -120,6 +120,7 @@ class Retriever:
         self._row_of_chunk: dict[str, int] | None = None
         self._query_vectors: dict[str, np.ndarray] = {}
         self._query_lock = threading.Lock()
+        self._acronym_map: Acronyms | None = None
 
     def chunk_row(self, chunk_id: str) -> int | None:
         """Row of a chunk id in this snapshot (the map is built once, on first use)."""
@@ -225,11 +226,19 @@ class Retriever:
             return bm25.sentence_coverage(np.asarray(sent_rows), bm25.term_ids(known), values)
         except LookupError:
             out = np.zeros(len(sent_rows))
+            acronyms = self._acronyms()
             for i, srow in enumerate(sent_rows):
                 d, s, e = self.data.sentences[srow]
-                words = set(tokenize(self.data.documents[d].text[s:e]))
+                text = self.data.documents[d].text[s:e]
+                words = set(acronyms.expand(text, tokenize(text)))
                 out[i] = sum(v for t, v in zip(known, values) if t in words)
             return out
+
+    def _acronyms(self) -> Acronyms:
+        """The corpus's acronyms, as the index build found them (for the tokenizing path)."""
+        if self._acronym_map is None:
+            self._acronym_map = Acronyms.from_texts(doc.text for doc in self.data.documents.values())
+        return self._acronym_map
 
     def search(self, query: str, k: int = 5, filters: Filters | dict[str, Any] | None = None,
                mode: str | None = None) -> list[Hit]:

@@ -79,6 +79,8 @@ FEATURES: tuple[str, ...] = (
     "fit_low",          # type_fit below 0.5: a label the question does not ask for
     "number_off_type",  # a figure for a question that asks for no number
     "when_off_type",    # a date or time for a question that asks for no date
+    "after_naming",     # right after a naming word ("dubbed ‘Operation ...’", "known as the ...")
+    "naming_asked",     # ... and the question asks what something is called or named
 )
 
 

@@ -17,6 +17,7 @@ from rag.answer import (
     Token,
     _merge_adjacent_dates,
     classify_question,
+    clean_span,
     extract_candidates,
     question_frame,
     slot_fit,
@@ -46,14 +47,43 @@ def best_answer(question: str, sentences: list[str], analyzer: Analyzer) -> str:
 # ---------------------------------------------------------------------------- question typing
 
 
+@pytest.mark.parametrize("raw, cleaned", [
+    ("the Treasury’s Office of Foreign Assets Control (OFAC", "the Treasury’s Office of Foreign Assets Control"),
+    ("(OFAC)", "OFAC"),
+    ("OFAC) designated officials", "designated officials"),
+    ("“US Department", "US Department"),
+    ("the “Brigades of Hezbollah”", "the “Brigades of Hezbollah”"),
+    ("the group “Brigades", "the group"),
+    ("the Popular Mobilization Forces (PMF).", "the Popular Mobilization Forces"),  # a closing aside goes
+    ("the “Brigades of Hezbollah”.", "the “Brigades of Hezbollah”"),
+    ("‘counter-ISIS’ mission", "‘counter-ISIS’ mission"),  # a quoted word inside keeps its opening quote
+    ("“Brigades of Hezbollah” faction", "“Brigades of Hezbollah” faction"),
+    ("‘Operation Martyr Soleimani.’", "Operation Martyr Soleimani"),
+    ("Iran’s army", "Iran’s army"),
+])
+def test_clean_span_cuts_unbalanced_brackets_and_quotes_with_exact_offsets(raw: str, cleaned: str) -> None:
+    sentence = f"It said {raw} today."
+    text, start, end = clean_span(raw, 8, 8 + len(raw))
+    assert text == cleaned and sentence[start:end] == cleaned
+
+
 def test_gap_rules_do_not_cross_a_verb() -> None:
     # "general" is a person noun, but here it names a conference, after the verb: no person is asked for.
     assert classify_question("What did the General Conference name after Tesla?").name != "person"
     assert classify_question("Which general led the attack?").name == "person"
 
 
+def test_the_main_clauses_wh_word_decides_not_a_later_when_or_who() -> None:
+    assert classify_question("Who was defence secretary when the strike was carried out?").name == "person"
+    assert classify_question("How many people died when the jet was shot down?").name == "number"
+    assert classify_question("Where was the meeting held when the owners voted?").name == "place"
+    assert classify_question("When did the minister, who led the talks, resign?").name == "date"
+    assert classify_question("What is the name of the stadium where the final was played?").name == "entity"
+
+
 @pytest.mark.parametrize("question, head, prep, qtype", [
     ("Near which northern Iraqi city was the second base?", "city", "near", "place"),
+    ("What is the name of the club's head coach?", "coach", "", "person"),
     ("Which faction leader told the rally to leave?", "leader", "", "person"),
     ("Which paramilitary group did the army hit?", "group", "", "org"),
     ("What kind of measure did the lawmakers pass?", "measure", "", "entity"),

@@ -14,7 +14,7 @@ import pytest
 
 from rag import Config, KnowledgeBase
 from rag import fusion
-from rag.lexical import BM25Index, incidence, tokenize
+from rag.lexical import Acronyms, BM25Index, acronym_definitions, best_long_form, incidence, tokenize
 from rag.store import load
 
 
@@ -121,17 +121,22 @@ def test_sentence_term_matrix_is_persisted_and_matches_the_sentences(demo_kb: Kn
     data = load(demo_kb.index_dir)
     matrix = data.bm25.sentence_terms
     assert matrix is not None and matrix.shape == (len(data.sentences), len(data.bm25.vocab))
-    for row in (0, len(data.sentences) // 2, len(data.sentences) - 1):
-        d, s, e = data.sentences[row]
-        want = {data.bm25.vocab[t] for t in tokenize(data.documents[d].text[s:e]) if t in data.bm25.vocab}
-        assert set(matrix[row].indices.tolist()) == want
+    acronyms = Acronyms.from_texts(doc.text for doc in data.documents.values())
+    assert ("popular", "mobil", "forc") in acronyms.forms["pmf"]
+    expanded = 0
+    for row, (d, s, e) in enumerate(data.sentences):
+        text = data.documents[d].text[s:e]
+        terms = acronyms.expand(text, tokenize(text))
+        expanded += len(terms) > len(tokenize(text))
+        assert set(matrix[row].indices.tolist()) == {data.bm25.vocab[t] for t in terms if t in data.bm25.vocab}
+    assert expanded >= 2  # the demo articles write "PMF" bare in several sentences
 
 
 def test_vectorised_sentence_scores_equal_the_tokenizing_path(demo_kb: KnowledgeBase) -> None:
     retriever = demo_kb._snapshot.retriever
     bm25 = retriever.data.bm25
     rows = list(range(len(retriever.data.chunks)))
-    for q in QUESTIONS:
+    for q in [*QUESTIONS, "How many fighters make up the Popular Mobilization Forces?"]:
         qvec = retriever.embed_query(q)
         fast = retriever.sentence_scores(q, qvec, rows)
         saved, bm25.sentence_terms = bm25.sentence_terms, None
@@ -177,6 +182,45 @@ def test_an_index_without_the_sentence_matrix_still_opens_and_ranks_the_same(dem
     assert old.sentence_terms is None
     with pytest.raises(LookupError):
         old.sentence_coverage(np.arange(3), np.arange(2), np.ones(2))
+
+
+# ---- acronyms ----------------------------------------------------------------------------------
+def test_long_forms_are_found_by_their_letters() -> None:
+    assert best_long_form("PMF", "supported by Iraq’s Popular Mobilization Forces".split()) == \
+        "Popular Mobilization Forces"
+    assert best_long_form("OFAC", "the Treasury’s Office of Foreign Assets Control".split()) is not None
+    assert best_long_form("XYZ", "the quick brown fox".split()) is None
+    text = ("Iraq's Popular Mobilization Forces (PMF) rallied. The NFL (National Football League) met. "
+            "Prices rose (AP). He said (Reuters) that talks (in Geneva) failed.")
+    assert acronym_definitions(text) == [("PMF", "Popular Mobilization Forces"),
+                                         ("NFL", "National Football League")]
+
+
+def test_an_acronym_and_its_long_form_join_and_a_contested_one_is_left_out() -> None:
+    acronyms = Acronyms.from_texts([
+        "The Popular Mobilization Forces (PMF) marched.", "Leaders of the Popular Mobilisation Forces (PMF) spoke.",
+        "The Private Military Company (PMC) left.", "The Popular Mobilization Committee (PMC) met."])
+    # Two spellings of one reading count together; PMC has two readings, so neither is kept.
+    assert acronyms.forms == {"pmf": (("popular", "mobil", "forc"), ("popular", "mobilis", "forc"))}
+    short = "The PMF numbers 124,000 fighters."
+    assert set(acronyms.expand(short, tokenize(short))) >= {"pmf", "popular", "mobil", "mobilis", "forc"}
+    long = "Popular Mobilization Forces fighters marched."
+    assert "pmf" in acronyms.expand(long, tokenize(long))
+    # Only a capitalised short form is read as the acronym; the tokens of other text are untouched.
+    plain = "Tell us about the pmf figures and the popular forces."
+    assert acronyms.expand(plain, tokenize(plain)) == tokenize(plain)
+
+
+def test_bm25_finds_a_short_form_passage_from_a_long_form_question() -> None:
+    texts = ["The Popular Mobilization Forces (PMF) were founded in 2014.",
+             "The PMF is a 124,000-strong fighting force.",
+             "Popular songs were sung at the rally of the security forces."]
+    acronyms = Acronyms.from_texts(texts)
+    plain, joined = BM25Index.build(texts), BM25Index.build(texts, acronyms=acronyms)
+    question = "How many fighters make up the Popular Mobilization Forces?"
+    assert int(np.argmax(plain.scores(question))) != 1
+    assert int(np.argmax(joined.scores(question) * [0, 1, 1])) == 1  # beats the text that shares two words
+    assert joined.scores("What did the PMF found?")[0] > 0 and plain.scores("What did the PMF found?")[0] > 0
 
 
 # ---- diversity and reranking inside a search ---------------------------------------------------

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from rag import Config, RagError
-from rag.answer import Analyzer, Occurrence, ScoredSentence, extract_candidates, pool_occurrences, question_frame
+from rag.answer import (Analyzer, Occurrence, ScoredSentence, candidate_occurrences, extract_candidates,
+                        pool_occurrences, question_frame)
 from rag.errors import ConfigError, ModelFormatError, ModelNotFoundError
 from rag.span_rank import DEFAULT_MODEL, FEATURES, SpanRanker, default_ranker, feature_matrix, load_ranker
 
@@ -115,6 +116,23 @@ def _best(question: str, sentences: list[str], analyzer: Analyzer, ranker: SpanR
 def test_bundled_ranker_picks_the_span_that_answers(question: str, sentences: list[str], expected: str,
                                                       analyzer: Analyzer) -> None:
     assert _best(question, sentences, analyzer, default_ranker()) == expected
+
+
+def test_naming_features_mark_the_span_a_naming_word_introduces(analyzer: Analyzer) -> None:
+    sentence = "In May the army launched a plan dubbed ‘Operation Blue Heron’ against the smugglers of Tarvik."
+    scored = [ScoredSentence("doc0", 0, len(sentence), "doc0:0", sentence, 0.8, 0.8, 0.8, 1)]
+    after, asked = FEATURES.index("after_naming"), FEATURES.index("naming_asked")
+
+    def features(question: str) -> dict[str, tuple[float, ...]]:
+        frame = question_frame(question, analyzer.tokens([question])[0])
+        return {o.text: o.features for o in candidate_occurrences(question, frame.qtype, scored, analyzer, None, frame)}
+
+    named = features("What name was given to the plan against the smugglers?")
+    heron = next(f for text, f in named.items() if "Blue Heron" in text)
+    assert heron[after] == 1.0 and heron[asked] == 1.0
+    assert all(f[after] == 0.0 for text, f in named.items() if "Blue Heron" not in text)
+    when = features("When did the army launch its plan?")
+    assert all(f[asked] == 0.0 for f in when.values())  # a naming word, but no name is asked for
 
 
 # ---- the weights file and the option ---------------------------------------------------------
