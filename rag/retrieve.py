@@ -179,7 +179,8 @@ class Retriever:
         return {int(i): float(scores[i]) for i in top}
 
     def sentence_scores(self, query: str, qvec: np.ndarray, rows: list[int]) -> dict[int, tuple[float, int]]:
-        """Best sentence of each chunk row: (score, sentence row); score mixes cosine and idf coverage.
+        """Best sentence of each chunk row: (score, sentence row); score mixes cosine and idf coverage
+        (``Config.sentence_dense_weight`` of cosine).
 
         Vectorised over every sentence of the candidate chunks: one gather of sentence vectors,
         one sparse product for the lexical coverage (the BM25 index's sentence-term matrix).
@@ -195,7 +196,8 @@ class Retriever:
         sent_rows = np.repeat(spans[:, 0] - starts, lengths) + np.arange(int(lengths.sum()))
         dense = np.asarray(self.data.sentence_vectors[sent_rows]) @ qvec
         lexical = self._lexical_coverage(query, sent_rows)
-        score = 0.5 * dense.astype(np.float64) + 0.5 * lexical
+        w = self.config.sentence_dense_weight
+        score = w * dense.astype(np.float64) + (1.0 - w) * lexical
         out: dict[int, tuple[float, int]] = {}
         for row, lo, n in zip(rows_kept, starts, lengths):
             j = int(np.argmax(score[lo:lo + n]))

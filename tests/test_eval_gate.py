@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GOLD = ROOT / "eval" / "gold" / "demo.jsonl"
 THRESHOLDS = json.loads((ROOT / "eval" / "thresholds.json").read_text(encoding="utf-8"))
 SEARCH_FIELDS = ("mode", "fusion", "dense_weight", "rrf_k", "candidates", "sentence_scoring", "sentence_weight",
+                 "sentence_dense_weight",
                  "diversity", "dedup_threshold", "mmr_lambda", "reranker", "abstain_threshold")
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from rag import Config, KnowledgeBase
+from rag.errors import ConfigError
 from rag import fusion
 from rag.lexical import Acronyms, BM25Index, acronym_definitions, best_long_form, incidence, tokenize
 from rag.store import load
@@ -148,6 +149,24 @@ def test_vectorised_sentence_scores_equal_the_tokenizing_path(demo_kb: Knowledge
         for row in fast:
             assert fast[row][1] == slow[row][1], (q, row)
             assert fast[row][0] == pytest.approx(slow[row][0], abs=1e-6)
+
+
+def test_sentence_dense_weight_sets_the_mix_of_cosine_and_term_coverage(demo_kb: KnowledgeBase) -> None:
+    q = QUESTIONS[1]
+    rows = list(range(len(demo_kb._snapshot.data.chunks)))
+    picked = {}
+    for w in (0.0, 1.0):
+        retriever = KnowledgeBase.open(demo_kb.index_dir, sentence_dense_weight=w)._snapshot.retriever
+        qvec = retriever.embed_query(q)
+        scores = retriever.sentence_scores(q, qvec, rows)
+        for row, (score, srow) in scores.items():
+            cosine = float(np.asarray(retriever.data.sentence_vectors[srow]) @ qvec)
+            coverage = float(retriever._lexical_coverage(q, np.asarray([srow]))[0])
+            assert score == pytest.approx(cosine if w == 1.0 else coverage, abs=1e-6)
+        picked[w] = {row: srow for row, (_, srow) in scores.items()}
+    assert picked[0.0] != picked[1.0]  # the weight changes which sentence is best somewhere
+    with pytest.raises(ConfigError, match="sentence_dense_weight"):
+        Config(sentence_dense_weight=1.5)
 
 
 def test_best_sentence_is_inside_its_chunk_and_holds_the_rare_terms(demo_kb: KnowledgeBase) -> None:
