@@ -498,6 +498,10 @@ def score_sentences(snapshot: Any, question: str, hits: Sequence[Hit]) -> list[S
     return out
 
 
+# Fixed adverbial phrases whose noun is no answer ("In fact", "in addition", "for example").
+_IDIOM = re.compile(r"\b(?:in (?:fact|addition|particular|general|turn|short|part|return|practice|theory|effect"
+                    r"|contrast|total|sum|brief|time|case|order)|for (?:example|instance)|of course|on average"
+                    r"|by contrast|at (?:least|most|times|all|once|first|last))$", re.IGNORECASE)
 # A naming word right before a span ("dubbed ‘Operation ...’", "known as the ..."), and a question asking for a name.
 _AFTER_NAMING = re.compile(r"\b(?:called|named|dubbed|nicknamed|code-?named|titled|entitled|termed|label+ed|known as"
                            r"|referred to as)\s+(?:as\s+)?(?:the\s+|an?\s+)?[‘“\"']?$", re.IGNORECASE)
@@ -711,6 +715,8 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
             if (label.startswith("NP") or label == "QUOTE") and (not cterms or text.lower() in {"which", "who", "it", "they", "he",
                                                                             "she", "we", "you", "this", "that"}):
                 continue
+            if label.startswith("NP") and _IDIOM.search(sent.text[max(0, a - 4):b]):
+                continue  # the noun of a fixed adverbial ("fact" in "In fact, ..."), never an answer
             slot = bool(frame.subject_of) and any(
                 t.dep == "nsubj" and frame.subject_of in tokenize(toks[t.head].text)
                 for t in toks if t.start >= a and t.end <= b)  # "Iraq announced ..." for "who announced ..."

@@ -210,3 +210,13 @@ def test_an_adjective_inside_a_phrase_is_not_a_group(analyzer: Analyzer) -> None
                          ["Last year the army struck the Falcon Brigade, stationed along the Iraqi-Syrian border."],
                          analyzer)
     assert "Falcon Brigade" in answer
+
+
+def test_the_noun_of_a_fixed_adverbial_is_no_candidate(analyzer: Analyzer) -> None:
+    question = "In what capacity do the Norvik troops serve?"
+    sentence = "In fact, the Norvik troops serve in an advisory role, and for example train recruits."
+    scored = [ScoredSentence("doc0", 0, len(sentence), "doc0:0", sentence, 0.8, 0.8, 0.8, 1)]
+    frame = frame_of(question, analyzer)
+    texts = {c.text for c in extract_candidates(question, frame.qtype, scored, analyzer, None, frame)}
+    assert "advisory role" in texts
+    assert not texts & {"fact", "example"}
