@@ -64,10 +64,16 @@ FEATURES: tuple[str, ...] = (
     "rank_logit",     # the span ranker's linear score of the answer's best occurrence (absolute, not a share)
     "off_type",       # that occurrence's label is not one the question asks for (0/1)
     "counted_other",  # it counts another noun than a how-many question's (0/1)
+    "strict_off_type",  # off_type for a question that asks for a figure or a date, whose answer has one form (0/1)
+    "figure_unasked",   # a figure or date answers an open what/which question (not "how long"/"how often") (0/1)
 )
 # Features whose larger values mean *less* support; every other one means more. The fit keeps each
 # weight on its feature's side of zero, so correlated features cannot flip a sign out of domain.
-LOWER_IS_SUPPORTED = frozenset({"miss_idf", "unseen", "off_type", "counted_other"})
+LOWER_IS_SUPPORTED = frozenset({"miss_idf", "unseen", "off_type", "counted_other", "strict_off_type",
+                                "figure_unasked"})
+# Question types whose answers have one form: a figure, a date; and the entity labels of that form.
+STRICT_TYPES = frozenset({"number", "date"})
+FIGURE_LABELS = frozenset({"DATE", "TIME", "CARDINAL", "QUANTITY", "MONEY", "PERCENT", "ORDINAL"})
 
 _OPEN_TYPES = frozenset({"entity", "phrase", "quote"})
 _CAPITALISED = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][\w’'-]*")
@@ -258,6 +264,9 @@ def verification_features(ev: Evidence) -> dict[str, float]:
         "rank_logit": float(getattr(ev.best, "logit", 0.0)),
         "off_type": float(getattr(ev.best, "off_type", 0.0)),
         "counted_other": float(getattr(ev.best, "counted_other", 0.0)),
+        "strict_off_type": float(getattr(ev.best, "off_type", 0.0)) if ev.qtype_name in STRICT_TYPES else 0.0,
+        "figure_unasked": float(label in FIGURE_LABELS and ev.qtype_name in _OPEN_TYPES
+                                and not re.search(r"\bhow\b", ev.question, re.IGNORECASE)),
     }
 
 

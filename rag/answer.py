@@ -748,7 +748,7 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
             outside = [i for i in matched if i < first or i > last]
             dist = min((first - i if i < first else i - last for i in outside), default=len(words))
             text_proximity = 1.0 / (1.0 + max(dist - 1, 0) / 6.0)
-            proximity, tree, dep, appos_q = text_proximity, 0.0, "", False
+            proximity, tree, dep, appos_q, verb_pp = text_proximity, 0.0, "", False, False
             if toks:  # closeness in the parse tree counts as much as closeness in the text
                 span_toks = {i for i, t in enumerate(toks) if t.start >= a and t.end <= b}
                 arcs = tree_distance(toks, span_toks, matched_toks)
@@ -756,6 +756,9 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
                 proximity = 0.5 * proximity + 0.5 * tree
                 dep, head_tok = _root_dep(toks, span_toks)
                 appos_q = dep == "appos" and head_tok in matched_toks
+                if dep == "pobj" and head_tok is not None and toks[head_tok].dep == "prep":
+                    gov = toks[head_tok].head  # "stationed along the border" for "where is it stationed"
+                    verb_pp = gov in matched_toks and toks[gov].pos in ("VERB", "AUX")
             slot_mult = slot_fit(frame, sent.text, a, b)
             fit *= slot_mult
             modifier = ("amod",) if qtype.name == "number" or label not in WHEN else (
@@ -803,6 +806,7 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
                 "fit_low": float(base_fit < 0.5), "number_off_type": float(label in NUMBER and qtype.name != "number"),
                 "when_off_type": float(label in WHEN and qtype.name != "date"),
                 "after_naming": float(after_naming), "naming_asked": float(after_naming and naming_q),
+                "verb_pp": float(verb_pp),
             }
             features = tuple(values[name] for name in SPAN_FEATURES)
             out.append(Occurrence(key, text, score, features, (sent.doc_id, sent.start, sent.end, sent.chunk_id)))

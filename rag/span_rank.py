@@ -81,6 +81,7 @@ FEATURES: tuple[str, ...] = (
     "when_off_type",    # a date or time for a question that asks for no date
     "after_naming",     # right after a naming word ("dubbed ‘Operation ...’", "known as the ...")
     "naming_asked",     # ... and the question asks what something is called or named
+    "verb_pp",          # object of a preposition on a verb the question uses ("stationed along the border")
 )
 
 

@@ -107,6 +107,38 @@ def test_features_when_the_asked_relation_is_absent() -> None:
     assert f["key_passage"] == 0.0 and f["key_all"] == 1.0 and f["all_cov"] == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize(("qtype", "off_type", "expected"), [
+    ("number", 1.0, 1.0),   # "How many ...?" answered with a phrase
+    ("date", 1.0, 1.0),     # "When ...?" answered with a place
+    ("number", 0.0, 0.0),   # a figure for a figure
+    ("person", 1.0, 0.0),   # "who" may be answered by a body or a country: not a strict type
+    ("entity", 1.0, 0.0),
+])
+def test_strict_off_type_marks_a_figure_or_date_question_answered_otherwise(qtype: str, off_type: float,
+                                                                             expected: float) -> None:
+    sentence = "Tomas Ekdal opened the Kessel bridge."
+    ev = _evidence(sentence, sentence, "How many bridges did Tomas Ekdal open?", {"open": 2.0, "bridg": 1.0},
+                   qtype_name=qtype, best=SimpleNamespace(key="tomas ekdal", text="Tomas Ekdal", score=0.6,
+                                                          docs={"a"}, support=[(0.6, "a", 0, len(sentence), "c1")],
+                                                          off_type=off_type))
+    f = verification_features(ev)
+    assert f["strict_off_type"] == expected and f["off_type"] == off_type
+
+
+@pytest.mark.parametrize(("question", "qtype", "expected"), [
+    ("What model of drone opened the Kessel bridge?", "entity", 1.0),  # a date for "what model"
+    ("When did Tomas Ekdal open the Kessel bridge?", "date", 0.0),      # the date was asked for
+    ("How long ago was the Kessel bridge opened?", "phrase", 0.0),      # "how" may ask for a duration
+])
+def test_figure_unasked_marks_a_date_answering_an_open_question(question: str, qtype: str, expected: float) -> None:
+    sentence = "In 1998 Tomas Ekdal opened the Kessel bridge."
+    ev = _evidence(sentence, sentence, question, {"open": 2.0, "bridg": 1.0}, qtype_name=qtype,
+                   best=SimpleNamespace(key="1998", text="1998", score=0.6, docs={"a"},
+                                        support=[(0.6, "a", 0, len(sentence), "c1")]),
+                   sentence_spans=(("DATE", 3, 7, "1998"), ("PERSON", 8, 19, "Tomas Ekdal")))
+    assert verification_features(ev)["figure_unasked"] == expected
+
+
 # ---- the weights file -----------------------------------------------------------------------
 def test_bundled_model_loads_and_gives_probabilities() -> None:
     model = load_model()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -95,8 +96,11 @@ def test_textbook(out_dir: Path, bench_env: dict[str, str]) -> None:
 
 
 def test_textbook_with_sentence_mean_variant(out_dir: Path, bench_env: dict[str, str], tmp_path: Path) -> None:
-    r = run("textbook.py", tmp_path, bench_env, "--datasets", "demo", "--chunk-vectors", "sentence_mean")
+    r = run("textbook.py", tmp_path, bench_env, "--datasets", "demo", "--chunk-vectors", "sentence_mean",
+            "--repeats", "2")
     d = r["datasets"]["demo"]
+    assert {n: len(v) for n, v in d["rounds"].items()} == {"textbook": 2, "ours": 2, "ours_sentence_mean": 2}
+    assert d["ours"]["build_s"] == statistics.median(x["build_s"] for x in d["rounds"]["ours"])
     assert {"build_s", "hit_at_5", "mrr_at_10", "chunks"} <= set(d["ours_sentence_mean"])
     assert d["ours_sentence_mean"]["chunks"] == d["ours"]["chunks"]  # same chunks, other vectors
     assert set(d["ours_sentence_mean_over_textbook"]) == {"build_s", "median_ms", "hit_at_5", "mrr_at_10"}

@@ -135,6 +135,18 @@ def test_naming_features_mark_the_span_a_naming_word_introduces(analyzer: Analyz
     assert all(f[asked] == 0.0 for f in when.values())  # a naming word, but no name is asked for
 
 
+def test_verb_pp_marks_the_object_of_a_preposition_on_the_questions_verb(analyzer: Analyzer) -> None:
+    question = "Where is the Tarvik brigade stationed?"
+    sentence = "The Tarvik brigade, a militia backed by Norvia, is stationed along the eastern border."
+    scored = [ScoredSentence("doc0", 0, len(sentence), "doc0:0", sentence, 0.8, 0.8, 0.8, 1)]
+    frame = question_frame(question, analyzer.tokens([question])[0])
+    col = FEATURES.index("verb_pp")
+    occs = candidate_occurrences(question, frame.qtype, scored, analyzer, None, frame)
+    marked = {o.text for o in occs if o.features[col] == 1.0}
+    assert any("eastern border" in t for t in marked)
+    assert not any("Norvia" in t for t in marked)  # on "backed", a verb the question does not use
+
+
 # ---- the weights file and the option ---------------------------------------------------------
 def _write(tmp_path: Path, data: object) -> Path:
     path = tmp_path / "ranker.json"
