@@ -1,0 +1,57 @@
+"""How the embedder spreads a small batch (a query) over the cores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import rag.embed as embed_module
+from rag.embed import cores_idle
+
+
+def test_cores_are_idle_only_when_nothing_else_runs() -> None:
+    assert cores_idle(2, running=1)  # only the caller
+    assert not cores_idle(2, running=2) and not cores_idle(2, running=5)
+    assert not cores_idle(1, running=1)  # one core has nothing to split
+    assert cores_idle(8, running=7) and not cores_idle(8, running=8)  # one core stays spare
+
+
+def test_the_run_queue_is_read_from_proc_or_counts_as_busy(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
+    real_open = open
+
+    def fake_proc(text: str | None):  # noqa: ANN202
+        def opener(path, *args, **kwargs):  # noqa: ANN001, ANN202
+            if path == "/proc/loadavg":
+                if text is None:
+                    raise FileNotFoundError(path)
+                (tmp_path / "loadavg").write_text(text)
+                return real_open(tmp_path / "loadavg", *args, **kwargs)
+            return real_open(path, *args, **kwargs)
+        return opener
+
+    monkeypatch.setattr("builtins.open", fake_proc("0.52 0.61 0.70 1/312 4242\n"))
+    assert embed_module.running_tasks() == 1 and cores_idle(2)
+    monkeypatch.setattr("builtins.open", fake_proc("2.10 1.90 1.70 3/312 4242\n"))
+    assert embed_module.running_tasks() == 3 and not cores_idle(2)
+    monkeypatch.setattr("builtins.open", fake_proc("garbage\n"))
+    assert embed_module.running_tasks() is None and not cores_idle(2)
+    monkeypatch.setattr("builtins.open", fake_proc(None))  # no /proc (macOS, Windows)
+    assert embed_module.running_tasks() is None and not cores_idle(2)
+
+
+@pytest.mark.slow
+def test_a_query_uses_every_core_only_when_they_are_idle(real_embedder, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    import torch
+
+    if real_embedder.threads < 2:
+        pytest.skip("one core")
+    before = real_embedder.embed(["Who ordered the drone strike?"])
+    monkeypatch.setattr(embed_module, "cores_idle", lambda threads, running=None: True)
+    idle = real_embedder.embed(["Who ordered the drone strike?"])
+    assert torch.get_num_threads() == real_embedder.threads
+    monkeypatch.setattr(embed_module, "cores_idle", lambda threads, running=None: False)
+    busy = real_embedder.embed(["Who ordered the drone strike?"])
+    assert torch.get_num_threads() == 1
+    real_embedder.embed([f"text {i}" for i in range(embed_module.SMALL_BATCH + 1)])  # a batch: all cores
+    assert torch.get_num_threads() == real_embedder.threads
+    assert np.allclose(idle, busy, atol=1e-5) and np.allclose(before, busy, atol=1e-5)  # same vectors either way
