@@ -281,6 +281,17 @@ class Candidate:
         return {s[1] for s in self.support}
 
 
+def _trim_figure(ent: Any) -> tuple[str, int, int, str]:
+    """A spaCy entity as (label, start, end, text); a figure loses the verbs it was tagged with
+    ("firing over a dozen" is CARDINAL in en_core_web_sm: the figure is "over a dozen")."""
+    tokens = list(ent)
+    if ent.label_ in NUMBER:
+        while len(tokens) > 1 and tokens[0].pos_ in ("VERB", "AUX"):
+            tokens.pop(0)
+    start = tokens[0].idx
+    return ent.label_, start, ent.end_char, ent.doc.text[start:ent.end_char]
+
+
 class Analyzer:
     """spaCy named entities and noun phrases of sentences, loaded lazily and cached."""
 
@@ -312,7 +323,7 @@ class Analyzer:
             return
         nlp = self._load()
         for text, doc in zip(missing, nlp.pipe(missing, batch_size=16)):
-            found = [(e.label_, e.start_char, e.end_char, e.text) for e in doc.ents]
+            found = [_trim_figure(e) for e in doc.ents]
             found += [("NP", c.start_char, c.end_char, c.text) for c in doc.noun_chunks]
             if len(self._cache) >= self._cache_size:
                 self._cache.clear()

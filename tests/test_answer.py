@@ -172,6 +172,16 @@ def test_how_many_troops_skips_a_count_of_something_else(analyzer: Analyzer) -> 
     assert answer == "4,000"
 
 
+def test_a_figure_loses_the_verb_tagged_with_it(analyzer: Analyzer) -> None:
+    sentence = "Norvia answered the raid by firing over a dozen ballistic missiles at two bases."
+    figures = [(label, text) for label, a, b, text in analyzer.spans([sentence])[0] if label == "CARDINAL"]
+    assert all(not text.startswith("firing") for _, text in figures)
+    for label, a, b, text in analyzer.spans([sentence])[0]:
+        assert sentence[a:b] == text  # offsets stay exact
+    answer = best_answer("How many ballistic missiles did Norvia fire?", [sentence], analyzer)
+    assert answer.endswith("a dozen") and "firing" not in answer  # "over" may go too (see _LEADING)
+
+
 def test_when_extends_a_month_to_its_year(analyzer: Analyzer) -> None:
     answer = best_answer("When did the government start cutting its budget?",
                          ["The government began cutting its budget in March of 2020, officials said."], analyzer)
