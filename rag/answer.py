@@ -1056,6 +1056,31 @@ def answer_question(snapshot: Any, question: str, k: int = 5, filters: Any = Non
     return Answer(**{**answer.__dict__, "timing": timing})
 
 
+_FIGURE = re.compile(r"\d|\b(?:" + "|".join(sorted(_NUMBER_WORDS)) + r")\b", re.IGNORECASE)
+
+
+def bare_figure(text: str, question: str, frame: QuestionFrame) -> str:
+    """The figure alone when a how-many answer repeats the counted noun: "four years" for "How many
+    years ...?" gives "four", "415,000 square kilometres" for "How many square kilometres ...?"
+    gives "415,000". The noun goes with the words before it that the question also uses, and only
+    when a figure is then last: "four US embassies" for "how many embassies" stays whole. Always a
+    prefix of ``text``."""
+    words = text.split()
+    if frame.qtype.name != "number" or len(words) < 2:
+        return text
+    unit = set(tokenize(frame.head)) if frame.head else how_many_unit(question)
+    if not unit or not set(tokenize(words[-1])) & unit:
+        return text
+    asked = set(tokenize(question))
+    n = len(words) - 1
+    while n > 1 and not _FIGURE.search(words[n - 1]) and tokenize(words[n - 1]) \
+            and set(tokenize(words[n - 1])) <= asked:
+        n -= 1
+    if not _FIGURE.search(words[n - 1]):  # "four US embassies" for "how many embassies"
+        return text
+    return text[:text.index(words[n - 1], sum(len(w) for w in words[:n - 1])) + len(words[n - 1])]
+
+
 def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int = 5,
                       analyzer: Analyzer | None = None) -> Answer:
     """The extractive answer over already-retrieved ``hits`` from one index ``snapshot`` (first ``k`` shown)."""
@@ -1083,12 +1108,12 @@ def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int 
         rival_cites = _citations(snapshot, rival_supports, len(cites) + 1)
         text = (f"The articles disagree: {best.text} {_markers(cites)} versus {rival.text} "
                 f"{_markers(rival_cites)}.")
-        short = f"{best.text} or {rival.text}"
+        short = f"{bare_figure(best.text, question, frame)} or {bare_figure(rival.text, question, frame)}"
         notes.append(f"conflicting figures: {best.text} ({', '.join(sorted(best.docs))}) vs "
                      f"{rival.text} ({', '.join(sorted(rival.docs))})")
         cites += rival_cites
     else:
         text = f"{best.text} {_markers(cites)}"
-        short = best.text
+        short = bare_figure(best.text, question, frame)
     return Answer(question=question, text=text, short_answer=short, citations=tuple(cites), passages=shown,
                   abstained=False, confidence=confidence, notes=tuple(notes))

@@ -16,6 +16,7 @@ from rag.answer import (
     ScoredSentence,
     Token,
     _merge_adjacent_dates,
+    bare_figure,
     classify_question,
     clean_span,
     extract_candidates,
@@ -170,6 +171,21 @@ def test_how_many_troops_skips_a_count_of_something_else(analyzer: Analyzer) -> 
     answer = best_answer("How many troops remain in the country?",
                          ["Three bases still operate, and some 4,000 troops remain in the country."], analyzer)
     assert answer == "4,000"
+
+
+@pytest.mark.parametrize("question, span, short", [
+    ("How many years was the coach in charge?", "four years", "four"),
+    ("How many square kilometres of forest were lost?", "415,000 to 587,000 square kilometres", "415,000 to 587,000"),
+    ("How many troops remain in the country?", "some 2,500 troops", "some 2,500"),
+    ("How many embassies were targeted?", "four US embassies", "four US embassies"),  # "US" is not asked
+    ("How many days did it last?", "days", "days"),  # no figure left: unchanged
+    ("When did the war start?", "four years", "four years"),  # not a how-many question
+    ("How many troops remain?", "2,500 soldiers", "2,500 soldiers"),  # another noun
+])
+def test_short_answer_of_a_count_drops_the_counted_noun(analyzer: Analyzer, question: str, span: str,
+                                                        short: str) -> None:
+    got = bare_figure(span, question, frame_of(question, analyzer))
+    assert got == short and span.startswith(got)
 
 
 def test_a_figure_loses_the_verb_tagged_with_it(analyzer: Analyzer) -> None:
