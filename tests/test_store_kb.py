@@ -422,8 +422,11 @@ def test_real_model_quote_and_case_insensitive(demo_kb_real: KnowledgeBase, mode
 def test_real_model_index_reopens_identically(demo_kb_real: KnowledgeBase, real_embedder) -> None:  # noqa: ANN001
     reopened = KnowledgeBase.open(demo_kb_real.index_dir, embedder=real_embedder)
     for q in QUERIES:
-        assert [(h.chunk_id, h.score) for h in reopened.search(q)] == \
-               [(h.chunk_id, h.score) for h in demo_kb_real.search(q)]
+        again, first = reopened.search(q), demo_kb_real.search(q)
+        assert [h.chunk_id for h in again] == [h.chunk_id for h in first]
+        # Same stored vectors; the query's own vector may come from one thread or two (rag.embed
+        # splits a query across idle cores), which changes float sums in the last bits only.
+        assert [h.score for h in again] == pytest.approx([h.score for h in first], abs=1e-6)
 
 
 def test_threshold_from_an_older_confidence_scale_is_not_reused(corpus: Path, tmp_path: Path,
