@@ -47,6 +47,8 @@ ANY_ENTITY = ("PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "EVENT", "LAW", "PRO
 _NUMBER_WORDS = {"dozen", "dozens", "hundred", "hundreds", "thousand", "thousands", "million", "millions",
                  "billion", "billions", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
                  "ten", "eleven", "twelve"}
+_NUMBER_WORD = re.compile(r"\b(?:" + "|".join(sorted(_NUMBER_WORDS)) + r")\b", re.IGNORECASE)
+_FIGURE = re.compile(r"\d|" + _NUMBER_WORD.pattern, re.IGNORECASE)  # a digit or a number word
 
 
 @dataclass(frozen=True)
@@ -740,8 +742,7 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
             if obj:
                 fit *= 1.3  # the object of the question's verb ("burned a mock embassy" for "what did they burn")
             unit_match = counted_other = False
-            if qtype.name == "number" and unit and re.search(
-                    r"\d|\b(" + "|".join(_NUMBER_WORDS) + r")\b", text.lower()):
+            if qtype.name == "number" and unit and _FIGURE.search(text):
                 follows = re.match(r"[\s-]+([\w’'-]+)", sent.text[b:b + 40])
                 counted = {toks[t.head].text for t in toks if t.start >= a and t.end <= b and t.dep == "nummod"
                            and toks[t.head].pos == "NOUN" and not a <= toks[t.head].start < b}
@@ -784,7 +785,7 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
                 if novel and bm25 is not None else top_idf
             informative = INFO_FLOOR + (1 - INFO_FLOOR) * min(float(info) / top_idf, 1.0)
             not_numeric = (qtype.name == "number" and label not in NUMBER and _numeric_value(text) is None
-                           and not re.search(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b", text.lower()))
+                           and not _NUMBER_WORD.search(text))
             if not_numeric:
                 fit *= 0.3
             score = (sent.score * (sent.score / top_sent) * fit * informative * (0.45 + 0.55 * proximity)
@@ -1054,9 +1055,6 @@ def answer_question(snapshot: Any, question: str, k: int = 5, filters: Any = Non
     t2 = time.perf_counter()
     timing = {"retrieve_ms": (t1 - t0) * 1000, "answer_ms": (t2 - t1) * 1000, "total_ms": (t2 - t0) * 1000}
     return Answer(**{**answer.__dict__, "timing": timing})
-
-
-_FIGURE = re.compile(r"\d|\b(?:" + "|".join(sorted(_NUMBER_WORDS)) + r")\b", re.IGNORECASE)
 
 
 def bare_figure(text: str, question: str, frame: QuestionFrame) -> str:
