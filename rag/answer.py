@@ -1063,7 +1063,8 @@ def bare_figure(text: str, question: str, frame: QuestionFrame) -> str:
     gives "415,000". The noun goes with the words before it that the question also uses, and only
     when a figure is then last: "four US embassies" for "how many embassies" stays whole. Always a
     prefix of ``text``."""
-    words = text.split()
+    spans = [m.span() for m in re.finditer(r"\S+", text)]
+    words = [text[a:b] for a, b in spans]
     if frame.qtype.name != "number" or len(words) < 2:
         return text
     unit = set(tokenize(frame.head)) if frame.head else how_many_unit(question)
@@ -1076,7 +1077,7 @@ def bare_figure(text: str, question: str, frame: QuestionFrame) -> str:
         n -= 1
     if not _FIGURE.search(words[n - 1]):  # "four US embassies" for "how many embassies"
         return text
-    return text[:text.index(words[n - 1], sum(len(w) for w in words[:n - 1])) + len(words[n - 1])]
+    return text[:spans[n - 1][1]]
 
 
 def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int = 5,

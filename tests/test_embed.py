@@ -44,7 +44,7 @@ def test_a_query_uses_every_core_only_when_they_are_idle(real_embedder, monkeypa
     import torch
 
     if real_embedder.threads < 2:
-        pytest.skip("one core")
+        pytest.skip("a single-core machine has no second thread to split a query across")
     before = real_embedder.embed(["Who ordered the drone strike?"])
     monkeypatch.setattr(embed_module, "cores_idle", lambda threads, running=None: True)
     idle = real_embedder.embed(["Who ordered the drone strike?"])
