@@ -20,6 +20,7 @@ NearDuplicatePolicy = Literal["keep", "skip"]
 SearchMode = Literal["hybrid", "dense", "bm25"]
 AnswerMode = Literal["extractive", "llm"]
 SpanRanking = Literal["learned", "heuristic"]
+EmbedPrecision = Literal["auto", "float32", "bfloat16"]
 
 DEFAULT_EMBEDDER = "bundled:all-MiniLM-L6-v2"
 # The scale that ``abstain_threshold`` is measured on. An index saved under another scale (before
@@ -35,6 +36,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "near_duplicates": get_args(NearDuplicatePolicy),
     "mode": get_args(SearchMode),
     "span_ranker": get_args(SpanRanking),
+    "embed_precision": get_args(EmbedPrecision),
 }
 
 
@@ -46,6 +48,9 @@ class Config:
     # sentence-transformers model folder, or "hash" (model-free, for tests and smoke runs).
     embedder: str = DEFAULT_EMBEDDER
     batch_size: int = 64
+    # The model's matrix products when embedding a batch (a build): "auto" is bfloat16 where the
+    # CPU has it in hardware (AMX / AVX-512 BF16), else float32. Queries are always float32.
+    embed_precision: EmbedPrecision = "auto"
     embed_title: bool = True  # prepend the title to the embedded text (not to the stored text)
     # How a chunk's vector is made: "embed" runs the model on the chunk text (title in front);
     # "sentence_mean" derives it from the chunk's sentence vectors (and the title's), weighted by

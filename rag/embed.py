@@ -8,6 +8,7 @@ model-free feature-hashing embedder for tests and smoke runs.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -45,6 +46,31 @@ def bundled_model_path() -> str:
 
 
 SMALL_BATCH = 8  # up to this many texts (a query) are embedded on one thread unless the cores are idle
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU multiplies bfloat16 in hardware (AMX or AVX-512 BF16; Linux ``/proc/cpuinfo``).
+
+    Elsewhere bfloat16 is emulated and slower than float32, so the answer is no.
+    """
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return False
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_precision(precision: str, cpuinfo: str | None = None) -> str:
+    """``"auto"``: bfloat16 where the CPU has it in hardware, else float32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return "bfloat16" if cpu_has_bf16(cpuinfo) else "float32"
+    return precision
 
 
 def running_tasks() -> int | None:
@@ -72,7 +98,8 @@ def cores_idle(threads: int, running: int | None = None) -> bool:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model from a local folder, loaded on first use."""
 
-    def __init__(self, spec: str = DEFAULT_EMBEDDER, batch_size: int = 64, threads: int | None = None) -> None:
+    def __init__(self, spec: str = DEFAULT_EMBEDDER, batch_size: int = 64, threads: int | None = None,
+                 precision: str = "auto") -> None:
         self.spec = spec
         if spec == DEFAULT_EMBEDDER:
             self.name = "sentence-transformers/all-MiniLM-L6-v2"
@@ -86,6 +113,10 @@ class SentenceTransformerEmbedder:
             self._path = str(folder.resolve())
         self.batch_size = batch_size
         self.threads = threads or os.cpu_count() or 1
+        # Batches (builds) run the model's matrix products in bfloat16 where the CPU has it in
+        # hardware: 2.8x faster here (AMX) with cosine >= 0.99997 to float32. Queries (up to
+        # SMALL_BATCH texts) stay float32: casting the weights each call costs more than it saves.
+        self.precision = resolve_precision(precision)
         self._model = None
         self._counter = None  # the tokenizer without truncation or padding, for count_tokens
         self._lock = threading.Lock()
@@ -163,7 +194,9 @@ class SentenceTransformerEmbedder:
         threads = self.threads if len(texts) > SMALL_BATCH or cores_idle(self.threads) else 1
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
-        with torch.inference_mode():
+        low = self.precision == "bfloat16" and len(texts) > SMALL_BATCH
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16) if low else contextlib.nullcontext()
+        with torch.inference_mode(), autocast:
             vectors = model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
                                    normalize_embeddings=True, show_progress_bar=progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
@@ -201,9 +234,9 @@ class HashEmbedder:
         return out / np.where(norms == 0, 1, norms)
 
 
-def make_embedder(spec: str, batch_size: int = 64) -> Embedder:
+def make_embedder(spec: str, batch_size: int = 64, precision: str = "auto") -> Embedder:
     """The embedder a config names: the bundled model, a local folder, or ``hash[-DIM]``."""
     if spec == "hash" or spec.startswith("hash-"):
         dim = int(spec.split("-", 1)[1]) if "-" in spec else 256
         return HashEmbedder(dim)
-    return SentenceTransformerEmbedder(spec, batch_size=batch_size)
+    return SentenceTransformerEmbedder(spec, batch_size=batch_size, precision=precision)

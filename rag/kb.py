@@ -30,8 +30,8 @@ from .store import IndexData
 from .types import Chunk, Document, Hit, IngestReport, Skipped
 
 # Options that change how an index is built; the rest only change how it is searched.
-BUILD_OPTIONS = frozenset({"embedder", "embed_title", "chunk_vectors", "chunk_tokens", "overlap_sentences",
-                           "index_type", "ann_threshold", "hnsw_m", "ivf_nlist", "pq_m", "ivf_refine"})
+BUILD_OPTIONS = frozenset({"embedder", "embed_precision", "embed_title", "chunk_vectors", "chunk_tokens",
+                           "overlap_sentences", "index_type", "ann_threshold", "hnsw_m", "ivf_nlist", "pq_m", "ivf_refine"})
 PathsLike = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 
 
@@ -121,7 +121,7 @@ class KnowledgeBase:
         it, so :meth:`open` reconnects.
         """
         config = config or Config()
-        embedder = embedder or make_embedder(config.embedder, config.batch_size)
+        embedder = embedder or make_embedder(config.embedder, config.batch_size, config.embed_precision)
         docs, skipped = load_documents(_as_paths(paths), config.max_file_bytes)
         return cls.build_documents(docs, skipped, index_dir, config, embedder=embedder, progress=progress,
                                    backend=backend, uri=uri, label=", ".join(_as_paths(paths)))
@@ -193,7 +193,7 @@ class KnowledgeBase:
                                      f"({built.get('name')}, dim {built.get('dim')}), not {embedder!r}; "
                                      f"rebuild it or open it with the same embedder")
         model = embedder if embedder is not None and not isinstance(embedder, str) else \
-            make_embedder(built["spec"], data.config.batch_size)
+            make_embedder(built["spec"], data.config.batch_size, data.config.embed_precision)
         if not isinstance(embedder, str) and embedder is not None and (
                 embedder.name != built.get("name") or embedder.dim != built.get("dim")):
             raise IndexMismatchError(f"index in {index_dir} was built with {built.get('name')} "
@@ -217,7 +217,7 @@ class KnowledgeBase:
     @staticmethod
     def _embedder_info(config: Config, embedder: Embedder) -> dict[str, Any]:
         return {"spec": config.embedder, "name": embedder.name, "dim": int(embedder.dim),
-                "max_tokens": int(embedder.max_tokens)}
+                "max_tokens": int(embedder.max_tokens), "precision": getattr(embedder, "precision", "float32")}
 
     # ---- reading ------------------------------------------------------------------------
     @property

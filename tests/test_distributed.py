@@ -18,6 +18,7 @@ import pytest
 
 from rag import Config, KnowledgeBase
 from rag import store
+from rag.embed import resolve_precision
 
 pytest.importorskip("ray")
 
@@ -47,17 +48,19 @@ def assert_same_index(local: Path, distributed: Path, atol: float = 1e-5) -> Non
     assert a.documents == b.documents and a.doc_hashes == b.doc_hashes
     assert np.allclose(np.asarray(a.chunk_vectors), np.asarray(b.chunk_vectors), atol=atol)
     assert np.allclose(np.asarray(a.sentence_vectors), np.asarray(b.sentence_vectors), atol=atol)
+    for x, y in ((a.chunk_vectors, b.chunk_vectors), (a.sentence_vectors, b.sentence_vectors)):
+        assert (np.asarray(x) * np.asarray(y)).sum(axis=1).min() > 0.9999
     assert a.index_type == b.index_type and a.embedder == b.embedder
     for q in QUERIES:  # corpus-wide BM25 statistics: the same scores for every chunk
         assert np.array_equal(a.bm25.scores(q), b.bm25.scores(q)), q
 
 
-def same_search(kb_a: KnowledgeBase, kb_b: KnowledgeBase, modes: tuple[str, ...]) -> None:
+def same_search(kb_a: KnowledgeBase, kb_b: KnowledgeBase, modes: tuple[str, ...], atol: float = 1e-4) -> None:
     for q in QUERIES:
         for mode in modes:
             ha, hb = kb_a.search(q, k=5, mode=mode), kb_b.search(q, k=5, mode=mode)
             assert [h.chunk_id for h in ha] == [h.chunk_id for h in hb], (q, mode)
-            assert np.allclose([h.score for h in ha], [h.score for h in hb], atol=1e-4), (q, mode)
+            assert np.allclose([h.score for h in ha], [h.score for h in hb], atol=atol), (q, mode)
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +92,13 @@ def test_ray_build_equals_local_build_on_demo_with_real_model(tmp_path: Path, ar
     config = Config()
     local = KnowledgeBase.build([articles_dir], tmp_path / "local", config, embedder=real_embedder)
     ray_kb = build_with_ray([articles_dir], tmp_path / "ray", config, workers=2)
-    assert_same_index(tmp_path / "local", tmp_path / "ray")
+    # Where builds embed in bfloat16 (embed_precision "auto" on an AMX CPU), how texts are grouped
+    # into batches moves vector components by up to ~5e-4 (cosine stays above 0.9999).
+    low = resolve_precision(config.embed_precision) == "bfloat16"
+    assert_same_index(tmp_path / "local", tmp_path / "ray", atol=2e-3 if low else 1e-5)
     assert ray_kb.last_report == local.last_report
-    same_search(local, KnowledgeBase.open(tmp_path / "ray", embedder=real_embedder), ("hybrid", "dense", "bm25"))
+    same_search(local, KnowledgeBase.open(tmp_path / "ray", embedder=real_embedder), ("hybrid", "dense", "bm25"),
+                atol=2e-3 if low else 1e-4)
 
 
 def test_ray_build_equals_local_build_on_squad(tmp_path: Path, squad_dir: Path) -> None:

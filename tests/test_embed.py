@@ -55,3 +55,45 @@ def test_a_query_uses_every_core_only_when_they_are_idle(real_embedder, monkeypa
     real_embedder.embed([f"text {i}" for i in range(embed_module.SMALL_BATCH + 1)])  # a batch: all cores
     assert torch.get_num_threads() == real_embedder.threads
     assert np.allclose(idle, busy, atol=1e-5) and np.allclose(before, busy, atol=1e-5)  # same vectors either way
+
+
+CPUINFO = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f {extra}\nbogomips\t: 4200\n"
+
+
+def test_bfloat16_is_chosen_only_where_the_cpu_has_it_in_hardware() -> None:
+    from rag.embed import cpu_has_bf16, resolve_precision
+
+    assert cpu_has_bf16(CPUINFO.format(extra="amx_bf16 amx_tile"))
+    assert cpu_has_bf16(CPUINFO.format(extra="avx512_bf16"))
+    assert not cpu_has_bf16(CPUINFO.format(extra="avx512bw"))  # emulated there: slower than float32
+    assert not cpu_has_bf16("")
+    assert resolve_precision("auto", CPUINFO.format(extra="amx_bf16")) == "bfloat16"
+    assert resolve_precision("auto", CPUINFO.format(extra="")) == "float32"
+    assert resolve_precision("float32", CPUINFO.format(extra="amx_bf16")) == "float32"
+    with pytest.raises(ValueError, match="precision='fp8'"):
+        resolve_precision("fp8")
+
+
+def test_an_unknown_precision_is_a_config_error() -> None:
+    from rag.config import Config
+    from rag.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="embed_precision='half'"):
+        Config(embed_precision="half")
+
+
+@pytest.mark.slow
+def test_a_bfloat16_batch_matches_float32_and_a_query_stays_float32(real_embedder, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001, E501
+    from rag.embed import SentenceTransformerEmbedder
+
+    monkeypatch.setattr(embed_module, "cores_idle", lambda threads, running=None: False)  # same threads each call
+
+    texts = [f"Sentence number {i} says the strike killed {i + 2} people near Baghdad airport." for i in range(12)]
+    low = SentenceTransformerEmbedder(real_embedder.spec, precision="bfloat16")
+    low._model = real_embedder.model  # the same weights, loaded once
+    full = SentenceTransformerEmbedder(real_embedder.spec, precision="float32")
+    full._model = real_embedder.model
+    a, b = low.embed(texts), full.embed(texts)
+    cos = (a * b).sum(axis=1)
+    assert cos.min() > 0.999 and not np.array_equal(a, b)  # bfloat16 really ran, and stayed close
+    assert np.array_equal(low.embed(texts[:1]), full.embed(texts[:1]))  # a query: float32 either way
