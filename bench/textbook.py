@@ -41,6 +41,7 @@ from eval.metrics import evidence_hits, hit_at_k, mrr_at_k  # noqa: E402
 
 DEMO_ARTICLES = common.ROOT / "data" / "articles"
 DEMO_GOLD = common.ROOT / "eval" / "gold" / "demo.jsonl"
+TORCH_DEFAULT_THREADS = 1  # torch's own default in this process, set in main()
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,12 @@ def run_textbook(dataset: str, corpus: Path, queries: list[Query], embeddings: A
     from langchain_community.vectorstores import FAISS
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
+    import torch
+
+    # torch's default (one thread per core), as a LangChain user has it: our embedder sets the
+    # process-wide thread count per call (one thread for a query on a busy machine), which must
+    # not carry over into the textbook's build or queries.
+    torch.set_num_threads(TORCH_DEFAULT_THREADS)
     t = time.perf_counter()
     docs = textbook_documents(dataset, corpus)
     splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
@@ -211,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     args.chunk_vectors = [v for v in args.chunk_vectors.split(",") if v]
     spec = common.embedder_spec(args.embedder)
     workdir = Path(tempfile.mkdtemp(prefix="bench-textbook-"))
+    global TORCH_DEFAULT_THREADS  # noqa: PLW0603 - read once, before anything changes it
+    import torch
+
+    TORCH_DEFAULT_THREADS = torch.get_num_threads()
     t = time.perf_counter()
     embedder = common.make_embedder(args.embedder)
     ours_load_s = time.perf_counter() - t
@@ -258,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
                          ("chunks", "build_s", "median_ms", "p95_ms", "hit_at_5", "mrr_at_10")}})
     shutil.rmtree(workdir, ignore_errors=True)
     path = common.write_result("textbook", {
-        "embedder": spec, "k": args.k, "model_load_s": {"ours": ours_load_s, "textbook": textbook_load_s},
+        "embedder": spec, "k": args.k, "textbook_torch_threads": TORCH_DEFAULT_THREADS,
+        "model_load_s": {"ours": ours_load_s, "textbook": textbook_load_s},
         "squad_questions": args.squad_questions, "question_seed": common.QUESTION_SEED, "datasets": results}, args.out)
     print(common.table(rows, ["dataset", "system", "chunks", "build_s", "median_ms", "p95_ms", "hit_at_5",
                               "mrr_at_10"], "{:.3f}"))

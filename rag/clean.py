@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from .normalize import normalize_text
 
@@ -79,28 +81,35 @@ def _words(line: str) -> list[str]:
 _SCRIPT_FAMILY = {"HIRAGANA": "CJK", "KATAKANA": "CJK", "HALFWIDTH": "CJK"}
 
 
+@lru_cache(maxsize=65_536)
 def _script(ch: str) -> str:
     name = unicodedata.name(ch, "")
     first = name.split(" ", 1)[0] if name else ""
     return _SCRIPT_FAMILY.get(first, first)
 
 
-def dominant_script(text: str) -> str:
-    """The Unicode script (first word of the character names) most letters belong to."""
+def _script_counts(text: str) -> dict[str, int]:
+    """Letters of ``text`` per script; counts distinct characters first (in C), names each once."""
     counts: dict[str, int] = {}
-    for ch in text:
+    for ch, n in Counter(text).items():
         if ch.isalpha():
             s = _script(ch)
-            counts[s] = counts.get(s, 0) + 1
+            counts[s] = counts.get(s, 0) + n
+    return counts
+
+
+def dominant_script(text: str) -> str:
+    """The Unicode script (first word of the character names) most letters belong to."""
+    counts = _script_counts(text)
     return max(counts, key=counts.__getitem__) if counts else ""
 
 
 def _foreign_script(line: str, script: str) -> bool:
-    letters = [c for c in line if c.isalpha()]
-    if not letters or not script:
+    if not script:
         return False
-    own = sum(1 for c in letters if _script(c) == script)
-    return own / len(letters) < 0.5
+    counts = _script_counts(line)
+    letters = sum(counts.values())
+    return bool(letters) and counts.get(script, 0) / letters < 0.5
 
 
 def parse_date(text: str) -> str:

@@ -28,6 +28,9 @@ from scipy import sparse
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*%?|[^\W\d_]+(?:['’\-][^\W\d_]+)*", re.UNICODE)
 _ACRONYM = re.compile(r"\b(?:[^\W\d_]\.){2,}")
+_GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_POSSESSIVE = re.compile(r"'s$")
+_WORD_JOINT = re.compile(r"['\-]")
 STOP_WORDS = frozenset("""
 a about above after again against all am an and any are as at be because been before being below
 between both but by can could did do does doing down during each few for from further had has have
@@ -53,6 +56,8 @@ def _stemmer():  # noqa: ANN202 - snowballstemmer has no type hints
 
 def _fold(text: str) -> str:
     text = unicodedata.normalize("NFKD", text.casefold())
+    if text.isascii():  # nothing to strip or replace (most English text)
+        return text
     return "".join(ch for ch in text if not unicodedata.combining(ch)).replace("’", "'")
 
 
@@ -61,20 +66,27 @@ def tokenize(text: str) -> list[str]:
     terms: list[str] = []
     folded = _ACRONYM.sub(lambda m: m.group().replace(".", ""), _fold(text))
     for raw in _TOKEN.findall(folded):
-        if raw[0].isdigit():
-            number = raw.rstrip("%")
-            if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", number):
-                number = number.replace(",", "")
-            terms.append(number)
-            continue
-        word = re.sub(r"'s$", "", raw)
-        parts = [p for p in re.split(r"['\-]", word) if p]
-        if len(parts) > 1:
-            terms.append(word.replace("'", ""))
-        for part in parts:
-            if part not in STOP_WORDS and len(part) > 1:
-                terms.append(_stem(part))
+        terms.extend(_terms_of(raw))
     return terms
+
+
+@lru_cache(maxsize=200_000)
+def _terms_of(raw: str) -> tuple[str, ...]:
+    """The terms of one folded token (a number, or a word with its hyphen/apostrophe parts)."""
+    if raw[0].isdigit():
+        number = raw.rstrip("%")
+        if _GROUPED.fullmatch(number):
+            number = number.replace(",", "")
+        return (number,)
+    terms: list[str] = []
+    word = _POSSESSIVE.sub("", raw)
+    parts = [p for p in _WORD_JOINT.split(word) if p]
+    if len(parts) > 1:
+        terms.append(word.replace("'", ""))
+    for part in parts:
+        if part not in STOP_WORDS and len(part) > 1:
+            terms.append(_stem(part))
+    return tuple(terms)
 
 
 # ---- acronyms ------------------------------------------------------------------------------

@@ -10,10 +10,35 @@ from rag.embed import cores_idle
 
 
 def test_cores_are_idle_only_when_nothing_else_runs() -> None:
-    assert cores_idle(2, running=1)  # only the caller
-    assert not cores_idle(2, running=2) and not cores_idle(2, running=5)
-    assert not cores_idle(1, running=1)  # one core has nothing to split
-    assert cores_idle(8, running=7) and not cores_idle(8, running=8)  # one core stays spare
+    assert cores_idle(2, running=1, own=1)  # only the caller
+    assert not cores_idle(2, running=2, own=1) and not cores_idle(2, running=5, own=1)
+    assert not cores_idle(1, running=1, own=1)  # one core has nothing to split
+    assert cores_idle(8, running=7, own=1) and not cores_idle(8, running=8, own=1)  # one core stays spare
+    # This process's own runnable threads (OpenMP workers still spinning after the last call) are
+    # not competition: two runnable, both ours, is idle; two runnable, one of them elsewhere, is not.
+    assert cores_idle(2, running=2, own=2) and cores_idle(2, running=3, own=3)
+    assert not cores_idle(2, running=3, own=2)
+
+
+def test_this_process_running_threads_are_counted() -> None:
+    import threading
+
+    assert embed_module.own_running_threads() >= 1  # the caller
+    stop = threading.Event()
+
+    def spin() -> None:  # numpy releases the GIL: this thread stays runnable
+        a = np.ones((400, 400))
+        while not stop.is_set():
+            a @ a
+
+    worker = threading.Thread(target=spin)
+    worker.start()
+    try:
+        seen = max(embed_module.own_running_threads() for _ in range(200))
+    finally:
+        stop.set()
+        worker.join()
+    assert seen >= 2
 
 
 def test_the_run_queue_is_read_from_proc_or_counts_as_busy(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
@@ -30,13 +55,13 @@ def test_the_run_queue_is_read_from_proc_or_counts_as_busy(monkeypatch: pytest.M
         return opener
 
     monkeypatch.setattr("builtins.open", fake_proc("0.52 0.61 0.70 1/312 4242\n"))
-    assert embed_module.running_tasks() == 1 and cores_idle(2)
+    assert embed_module.running_tasks() == 1 and cores_idle(2, own=1)
     monkeypatch.setattr("builtins.open", fake_proc("2.10 1.90 1.70 3/312 4242\n"))
-    assert embed_module.running_tasks() == 3 and not cores_idle(2)
+    assert embed_module.running_tasks() == 3 and not cores_idle(2, own=1)
     monkeypatch.setattr("builtins.open", fake_proc("garbage\n"))
-    assert embed_module.running_tasks() is None and not cores_idle(2)
+    assert embed_module.running_tasks() is None and not cores_idle(2, own=1)
     monkeypatch.setattr("builtins.open", fake_proc(None))  # no /proc (macOS, Windows)
-    assert embed_module.running_tasks() is None and not cores_idle(2)
+    assert embed_module.running_tasks() is None and not cores_idle(2, own=1)
 
 
 @pytest.mark.slow
@@ -97,3 +122,17 @@ def test_a_bfloat16_batch_matches_float32_and_a_query_stays_float32(real_embedde
     cos = (a * b).sum(axis=1)
     assert cos.min() > 0.999 and not np.array_equal(a, b)  # bfloat16 really ran, and stayed close
     assert np.array_equal(low.embed(texts[:1]), full.embed(texts[:1]))  # a query: float32 either way
+
+
+@pytest.mark.slow
+def test_the_query_path_gives_the_vectors_encode_gives(real_embedder, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    import torch
+
+    monkeypatch.setattr(embed_module, "cores_idle", lambda threads, running=None: False)
+    texts = ["Who ordered the drone strike?", "How many missiles hit the Ain al-Asad air base in Iraq?"]
+    fast = real_embedder.embed(texts)
+    with torch.inference_mode():
+        reference = real_embedder.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    assert fast.dtype == np.float32 and fast.shape == reference.shape
+    assert np.allclose(fast, reference, atol=1e-6)
+    assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-6)
