@@ -136,3 +136,23 @@ def test_the_query_path_gives_the_vectors_encode_gives(real_embedder, monkeypatc
     assert fast.dtype == np.float32 and fast.shape == reference.shape
     assert np.allclose(fast, reference, atol=1e-6)
     assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_one_query_runs_through_the_traced_graph_with_the_same_vector(real_embedder, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001, E501
+    import torch
+
+    monkeypatch.setattr(embed_module, "cores_idle", lambda threads, running=None: False)
+    for text in ("Who ordered the drone strike?", "Where " + "is the air base that Iran hit " * 40 + "?"):
+        fast = real_embedder.embed([text])  # the long one is truncated to the model's 256 tokens
+        with torch.inference_mode():
+            reference = real_embedder.model.encode([text], normalize_embeddings=True, convert_to_numpy=True)
+        assert np.allclose(fast, reference, atol=1e-5)
+    assert isinstance(real_embedder._graph, torch.jit.ScriptModule)  # the graph served, not the fallback
+
+
+def test_a_model_of_another_shape_gets_no_traced_graph() -> None:
+    class Dense:  # a module list that is not encoder + mean pooling (+ normalise)
+        pass
+
+    assert embed_module._trace_query_graph([Dense(), Dense()], reference=None) is None
