@@ -156,3 +156,20 @@ def test_a_model_of_another_shape_gets_no_traced_graph() -> None:
         pass
 
     assert embed_module._trace_query_graph([Dense(), Dense()], reference=None) is None
+
+
+@pytest.mark.slow
+def test_a_float32_batch_bypasses_encode_with_the_same_vectors(real_embedder) -> None:  # noqa: ANN001
+    import torch
+
+    from rag.embed import SentenceTransformerEmbedder
+
+    full = SentenceTransformerEmbedder(real_embedder.spec, precision="float32", batch_size=4)
+    full._model = real_embedder.model
+    texts = [f"  Paragraph {i}: " + "the strike near Baghdad airport killed the general. " * (i * 7 % 40 + 1)
+             for i in range(11)]
+    got = full.embed(texts)
+    assert full._direct is True  # the direct path served (checked against encode on its probes)
+    with torch.inference_mode():
+        want = real_embedder.model.encode(texts, batch_size=4, normalize_embeddings=True, convert_to_numpy=True)
+    assert np.allclose(got, want, atol=1e-5)
