@@ -49,6 +49,10 @@ _NUMBER_WORDS = {"dozen", "dozens", "hundred", "hundreds", "thousand", "thousand
                  "ten", "eleven", "twelve"}
 _NUMBER_WORD = re.compile(r"\b(?:" + "|".join(sorted(_NUMBER_WORDS)) + r")\b", re.IGNORECASE)
 _FIGURE = re.compile(r"\d|" + _NUMBER_WORD.pattern, re.IGNORECASE)  # a digit or a number word
+# What can answer "how many": a figure, or a word that counts ("fifteen", "several", "none").
+_COUNT = re.compile(_FIGURE.pattern + r"|\b(?:(?:thir|four|fif|six|seven|eigh|nine)teen|(?:twen|thir|for|fif|six|seven"
+                    r"|eigh|nine)ty|several|few|many|scores|dozens|couple|handful|no|none|zero|single)\b", re.IGNORECASE)
+_HOW_MANY = re.compile(r"\bhow many\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -1097,6 +1101,12 @@ def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int 
     if best is None or confidence < threshold:
         return Answer(question=question, text=abstention_text(shown), short_answer="", citations=(),
                       passages=shown, abstained=True, confidence=confidence)
+    if _HOW_MANY.search(question) and not _COUNT.search(best.text):
+        # A count is what answers "how many"; passages that hold none do not answer it, however
+        # close they are ("corruption, unemployment ..." for "How many protesters were killed?").
+        return Answer(question=question, text=abstention_text(shown), short_answer="", citations=(),
+                      passages=shown, abstained=True, confidence=confidence,
+                      notes=(f"how-many question, and the best span found holds no count: {best.text!r}",))
     scale = "learned" if ranker is not None else "heuristic"
     rival = _detect_conflict(cands, qtype, CONFLICT_RATIO[scale])
     supports = supporting(best, ratio=SUPPORT_RATIO[scale])

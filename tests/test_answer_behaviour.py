@@ -123,3 +123,13 @@ def test_citation_offsets_hold_over_the_demo_articles(demo_kb_real: KnowledgeBas
             _check_citations(kb, answer)
             assert answer.short_answer and any(answer.short_answer in c.quote for c in answer.citations)
     assert answered >= 3
+
+
+def test_a_how_many_question_without_a_count_in_the_passages_abstains(tmp_path: Path, real_embedder) -> None:  # noqa: ANN001
+    kb = _kb(tmp_path, {"festival-b": FESTIVAL_B, "bridge-words": BRIDGE.replace("40 million", "many millions of")
+                        .replace("three years", "years")}, real_embedder)
+    answer = kb.ask("How many board members chair the Lumen Harbour Festival with Maria Ostrova?")
+    assert answer.abstained and answer.short_answer == "" and not answer.citations
+    assert any("holds no count" in n for n in answer.notes), (answer.notes, answer.confidence)
+    counted = kb.ask("How many euros did the Kessel river bridge cost?")  # a count word answers it
+    assert not counted.abstained and "millions" in counted.short_answer, counted.short_answer
