@@ -102,9 +102,11 @@ def own_running_threads() -> int:
 
 
 def cores_idle(threads: int, running: int | None = None, own: int | None = None) -> bool:
-    """Whether ``threads`` cores are free for one small batch to use them all: nothing outside this
-    process is runnable (``running``: the system's runnable threads; ``own``: this process's,
-    the caller included; both read from the system when None).
+    """Whether ``threads`` cores are free for one small batch to use them all: nothing else is
+    runnable but the caller and up to ``threads - 1`` of this process's own threads, the OpenMP
+    workers of the last call still spinning (``running``: the system's runnable threads; ``own``:
+    this process's, the caller included; both read from the system when None). More of its own
+    (another request embedding at the same time) count as load like any other process.
 
     Where the system does not say (no ``/proc/loadavg``), the answer is no.
     """
@@ -116,7 +118,8 @@ def cores_idle(threads: int, running: int | None = None, own: int | None = None)
         return False
     if own is None:
         own = own_running_threads()
-    return running - own <= threads - 2
+    spinning = min(max(own - 1, 0), threads - 1)
+    return running - 1 - spinning <= threads - 2
 
 
 class SentenceTransformerEmbedder:
