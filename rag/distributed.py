@@ -185,14 +185,16 @@ def build_with_ray(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[st
     if workers < 1:
         raise RagError(f"workers={workers!r} must be at least 1")
     config = config or Config()
-    factory = embedder_factory or partial(actor_embedder, config.embedder, config.batch_size, config.embed_precision)
+    factory = embedder_factory or partial(actor_embedder, config.embedder, config.batch_size,
+                                          config.embed_precision)
     plain = [os.fspath(paths)] if isinstance(paths, (str, os.PathLike)) else [os.fspath(p) for p in paths]
     _connect(address, workers)
     docs, skipped, chunked = _read_and_chunk(plain, config, factory, workers)
     if not docs:
         reasons = "; ".join(f"{s.source}: {s.reason}" for s in skipped[:5]) or "no files given"
         raise EmptyCorpusError(f"no readable article found ({reasons})")
-    embedder = embedder_factory() if embedder_factory else make_embedder(config.embedder, config.batch_size, config.embed_precision)
+    embedder = embedder_factory() if embedder_factory else \
+        make_embedder(config.embedder, config.batch_size, config.embed_precision)
     embed_fn = partial(embed_with_ray, factory=factory, workers=workers, batch_size=config.batch_size)
     return KnowledgeBase.build_documents(docs, skipped, index_dir, config, embedder=embedder, backend=backend,
                                          uri=uri, embed_fn=embed_fn, chunked=chunked, label=", ".join(plain))

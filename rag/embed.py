@@ -243,17 +243,13 @@ class SentenceTransformerEmbedder:
         its batching bookkeeping (1.1 ms) or eager dispatch (another 3 ms of a 9 ms query)."""
         import torch
 
-        tokenize = getattr(model, "preprocess", None) or model.tokenize
         graph = self._query_graph(model) if len(texts) == 1 else None
+        if not graph:
+            return np.ascontiguousarray(self._embed_eager(model, texts), dtype=np.float32)
         with torch.inference_mode():
-            features = tokenize(list(texts))
-        if graph:
-            with torch.no_grad():  # a frozen TorchScript graph runs under no_grad, not inference_mode
-                out = graph(features["input_ids"], features["attention_mask"], features["token_type_ids"])
-            return np.ascontiguousarray(out.numpy(), dtype=np.float32)
-        with torch.inference_mode():
-            out = model(features)["sentence_embedding"]
-            out = torch.nn.functional.normalize(out.float(), p=2, dim=1)
+            features = (getattr(model, "preprocess", None) or model.tokenize)(list(texts))
+        with torch.no_grad():  # a frozen TorchScript graph runs under no_grad, not inference_mode
+            out = graph(features["input_ids"], features["attention_mask"], features["token_type_ids"])
         return np.ascontiguousarray(out.numpy(), dtype=np.float32)
 
     def _query_graph(self, model):  # noqa: ANN001, ANN202 - a SentenceTransformer; a ScriptModule or False
@@ -274,7 +270,8 @@ class SentenceTransformerEmbedder:
         with self._graph_lock:
             if self._direct is None:
                 self._direct = False
-                if _mean_pooled_encoder(model) is not None and self._token_counter() is not None:
+                fast = getattr(model.tokenizer, "backend_tokenizer", None) is not None
+                if fast and _mean_pooled_encoder(model) is not None:
                     import torch
 
                     probes = [*_PROBES, "  spaces around  ", "Naïve café “quotes” — déjà vu", "word " * 400]
@@ -329,6 +326,7 @@ class SentenceTransformerEmbedder:
 
     @staticmethod
     def _embed_eager(model, texts: Sequence[str]) -> np.ndarray:  # noqa: ANN001
+        """Tokenize and run the modules directly, float32 (the reference the graph is checked on)."""
         import torch
 
         with torch.inference_mode():

@@ -31,7 +31,8 @@ from .types import Chunk, Document, Hit, IngestReport, Skipped
 
 # Options that change how an index is built; the rest only change how it is searched.
 BUILD_OPTIONS = frozenset({"embedder", "embed_precision", "embed_title", "chunk_vectors", "chunk_tokens",
-                           "overlap_sentences", "index_type", "ann_threshold", "hnsw_m", "ivf_nlist", "pq_m", "ivf_refine"})
+                           "overlap_sentences", "index_type", "ann_threshold", "hnsw_m", "ivf_nlist", "pq_m",
+                           "ivf_refine"})
 PathsLike = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 
 
