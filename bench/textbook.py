@@ -41,7 +41,6 @@ from eval.metrics import evidence_hits, hit_at_k, mrr_at_k  # noqa: E402
 
 DEMO_ARTICLES = common.ROOT / "data" / "articles"
 DEMO_GOLD = common.ROOT / "eval" / "gold" / "demo.jsonl"
-TORCH_DEFAULT_THREADS = 1  # torch's own default in this process, set in main()
 
 
 @dataclass(frozen=True)
@@ -112,7 +111,7 @@ def textbook_documents(dataset: str, corpus: Path) -> list[Any]:
 
 
 def run_textbook(dataset: str, corpus: Path, queries: list[Query], embeddings: Any, k: int,
-                 warmup: int) -> dict[str, Any]:
+                 warmup: int, torch_threads: int) -> dict[str, Any]:
     from langchain_community.vectorstores import FAISS
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
@@ -121,7 +120,7 @@ def run_textbook(dataset: str, corpus: Path, queries: list[Query], embeddings: A
     # torch's default (one thread per core), as a LangChain user has it: our embedder sets the
     # process-wide thread count per call (one thread for a query on a busy machine), which must
     # not carry over into the textbook's build or queries.
-    torch.set_num_threads(TORCH_DEFAULT_THREADS)
+    torch.set_num_threads(torch_threads)
     t = time.perf_counter()
     docs = textbook_documents(dataset, corpus)
     splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
@@ -218,10 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     args.chunk_vectors = [v for v in args.chunk_vectors.split(",") if v]
     spec = common.embedder_spec(args.embedder)
     workdir = Path(tempfile.mkdtemp(prefix="bench-textbook-"))
-    global TORCH_DEFAULT_THREADS  # noqa: PLW0603 - read once, before anything changes it
     import torch
 
-    TORCH_DEFAULT_THREADS = torch.get_num_threads()
+    torch_threads = torch.get_num_threads()  # torch's own default, read before our embedder changes it
     t = time.perf_counter()
     embedder = common.make_embedder(args.embedder)
     ours_load_s = time.perf_counter() - t
@@ -242,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             for system in names[round_ % len(names):] + names[:round_ % len(names)]:
                 common.log(f"{name}: round {round_ + 1}/{args.repeats}, {system} build ...")
                 if system == "textbook":
-                    r = run_textbook(name, corpus, queries, embeddings, args.k, args.warmup)
+                    r = run_textbook(name, corpus, queries, embeddings, args.k, args.warmup, torch_threads)
                 else:
                     variant = system[len("ours_"):] if system != "ours" else ""
                     r = run_ours(corpus, queries, embedder, spec, args.k, args.warmup, workdir, chunk_vectors=variant)
@@ -269,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                          ("chunks", "build_s", "median_ms", "p95_ms", "hit_at_5", "mrr_at_10")}})
     shutil.rmtree(workdir, ignore_errors=True)
     path = common.write_result("textbook", {
-        "embedder": spec, "k": args.k, "textbook_torch_threads": TORCH_DEFAULT_THREADS,
+        "embedder": spec, "k": args.k, "textbook_torch_threads": torch_threads,
         "model_load_s": {"ours": ours_load_s, "textbook": textbook_load_s},
         "squad_questions": args.squad_questions, "question_seed": common.QUESTION_SEED, "datasets": results}, args.out)
     print(common.table(rows, ["dataset", "system", "chunks", "build_s", "median_ms", "p95_ms", "hit_at_5",

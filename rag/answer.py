@@ -51,7 +51,7 @@ _NUMBER_WORD = re.compile(r"\b(?:" + "|".join(sorted(_NUMBER_WORDS)) + r")\b", r
 _FIGURE = re.compile(r"\d|" + _NUMBER_WORD.pattern, re.IGNORECASE)  # a digit or a number word
 # What can answer "how many": a figure, or a word that counts ("fifteen", "several", "none").
 _COUNT = re.compile(_FIGURE.pattern + r"|\b(?:(?:thir|four|fif|six|seven|eigh|nine)teen|(?:twen|thir|for|fif|six|seven"
-                    r"|eigh|nine)ty|several|few|many|scores|dozens|couple|handful|no|none|zero|single)\b", re.IGNORECASE)
+                    r"|eigh|nine)ty|several|few|many|scores|couple|handful|no|none|zero|single)\b", re.IGNORECASE)
 _HOW_MANY = re.compile(r"\bhow many\b", re.IGNORECASE)
 
 
