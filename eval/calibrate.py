@@ -9,7 +9,10 @@ This is how ``rag.Config.abstain_threshold`` is calibrated; nothing here changes
 
     python -m eval.calibrate eval/results/demo.json     # a result of python -m eval run --out (or squad)
 
-prints the curve and the chosen threshold of a result file's per-question confidences.
+prints the curve and the chosen threshold of a result file's per-question confidences. Questions
+the run abstained on whatever the threshold (a rule's abstention, such as a how-many question whose
+passages hold no count, recorded with a confidence at or above the run's threshold) stay abstained
+at every t: the threshold cannot answer them.
 """
 
 from __future__ import annotations
@@ -28,13 +31,19 @@ MAX_FALSE_ABSTENTION = 0.05
 
 
 def tradeoff_curve(confidences: Sequence[float], answerable: Sequence[bool],
-                   thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> list[dict[str, float]]:
-    """One point per threshold: threshold, abstain_recall, false_abstention_rate, abstain_precision."""
-    if len(confidences) != len(answerable):
-        raise ValueError(f"length mismatch: {len(confidences)} confidences vs {len(answerable)} answerable")
+                   thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+                   forced: Sequence[bool] | None = None) -> list[dict[str, float]]:
+    """One point per threshold: threshold, abstain_recall, false_abstention_rate, abstain_precision.
+
+    ``forced`` marks questions abstained on at every threshold (see :func:`forced_abstentions`).
+    """
+    forced = list(forced) if forced is not None else [False] * len(confidences)
+    if not len(confidences) == len(answerable) == len(forced):
+        raise ValueError(f"length mismatch: {len(confidences)} confidences vs {len(answerable)} answerable"
+                         f" vs {len(forced)} forced")
     points = []
     for t in thresholds:
-        scores = abstention_scores([c < t for c in confidences], answerable)
+        scores = abstention_scores([c < t or f for c, f in zip(confidences, forced)], answerable)
         points.append({"threshold": float(t), **scores})
     return points
 
@@ -63,12 +72,20 @@ def best_threshold(curve: Sequence[dict[str, float]],
             "range": [curve[start]["threshold"], curve[end]["threshold"]]}
 
 
-def curve_of_result(path: str | Path) -> tuple[list[float], list[bool]]:
-    """Per-question confidences and answerability of a result JSON (``rows`` of ``eval run``/``eval squad``)."""
+def forced_abstentions(rows: Sequence[dict[str, Any]], threshold: float) -> list[bool]:
+    """Rows abstained on though their confidence reached the run's ``threshold``: a rule decided, not t."""
+    return [bool(r["abstained"]) and float(r["confidence"]) >= threshold for r in rows]
+
+
+def curve_of_result(path: str | Path) -> tuple[list[float], list[bool], list[bool]]:
+    """Per-question confidences, answerability and forced abstentions of a result JSON (``rows`` and
+    ``config.abstain_threshold`` of ``eval run``/``eval squad``)."""
     try:
-        rows = json.loads(Path(path).read_text(encoding="utf-8"))["rows"]
-        return [float(r["confidence"]) for r in rows], [bool(r["answerable"]) for r in rows]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+        result = json.loads(Path(path).read_text(encoding="utf-8"))
+        rows = result["rows"]
+        forced = forced_abstentions(rows, float(result["config"]["abstain_threshold"]))
+        return [float(r["confidence"]) for r in rows], [bool(r["answerable"]) for r in rows], forced
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path} is not a result file with per-question rows: {e}") from e
 
 
@@ -80,13 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=5, help="print every n-th threshold (default %(default)s)")
     args = parser.parse_args(argv)
     try:
-        confidences, answerable = curve_of_result(args.result)
+        confidences, answerable, forced = curve_of_result(args.result)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    curve = tradeoff_curve(confidences, answerable)
+    curve = tradeoff_curve(confidences, answerable, forced=forced)
     best = best_threshold(curve, args.max_false_abstention)
-    print(f"{len(confidences)} questions, {sum(answerable)} answerable; abstain when confidence < t")
+    print(f"{len(confidences)} questions, {sum(answerable)} answerable; abstain when confidence < t"
+          f" ({sum(forced)} abstained by a rule at any t)")
     print("threshold  abstain_recall  false_abstention  abstain_precision")
     for i, p in enumerate(curve):
         if i % args.every == 0 or (best and p["threshold"] == best["threshold"]):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from eval.calibrate import MAX_FALSE_ABSTENTION, best_threshold, tradeoff_curve
+from eval.calibrate import MAX_FALSE_ABSTENTION, best_threshold, forced_abstentions, tradeoff_curve
 from eval.corpus import prepared_kb
 from eval.gold import load_gold
 from eval.harness import evaluate
@@ -44,9 +44,12 @@ def _open_variant(base: KnowledgeBase, disk: dict[str, Any], options: dict[str, 
     return KnowledgeBase.open(base.index_dir, embedder=base.embedder, **changes)
 
 
-def calibration(rows: list[dict[str, Any]], max_false_abstention: float = MAX_FALSE_ABSTENTION) -> dict[str, Any]:
-    """The trade-off curve of per-question confidences and the best threshold under the ceiling."""
-    curve = tradeoff_curve([r["confidence"] for r in rows], [r["answerable"] for r in rows])
+def calibration(rows: list[dict[str, Any]], threshold: float,
+                max_false_abstention: float = MAX_FALSE_ABSTENTION) -> dict[str, Any]:
+    """The trade-off curve of per-question confidences and the best threshold under the ceiling; rows
+    abstained on at or above the run's ``threshold`` (by a rule) stay abstained at every t."""
+    curve = tradeoff_curve([r["confidence"] for r in rows], [r["answerable"] for r in rows],
+                           forced=forced_abstentions(rows, threshold))
     return {"curve": curve, "best": best_threshold(curve, max_false_abstention),
             "max_false_abstention": max_false_abstention}
 
@@ -102,7 +105,7 @@ def run_compare(gold: str | Path, corpus: str | Path, out_dir: str | Path, *, in
                     raise
                 errors[name] = str(e)
         embedder, threshold = base.config.embedder, base.config.abstain_threshold
-    calib = calibration(results[DEFAULT_NAME]["rows"])
+    calib = calibration(results[DEFAULT_NAME]["rows"], threshold)
     table = {name: r["metrics"] for name, r in results.items()}
     summary = {"gold": str(gold), "corpus": str(corpus), "gold_sha256": file_sha256(gold),
                "corpus_sha256": corpus_sha256(corpus), "k": k, "embedder": embedder, "abstain_threshold": threshold,

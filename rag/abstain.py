@@ -180,7 +180,7 @@ LOCAL_WORDS = 8
 _WORD = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
 
 
-def _near(sentence: str, answer: str, n: int) -> list[str]:
+def near_terms(sentence: str, answer: str, n: int) -> list[str]:
     """The terms of the ``n`` words either side of ``answer`` in ``sentence`` (all of it if not found)."""
     at = sentence.find(answer) if answer else -1
     if at < 0:
@@ -232,7 +232,7 @@ def verification_features(ev: Evidence) -> dict[str, float]:
     second = ev.second.score if ev.second is not None else 0.0
     top_idf = max(weights.values(), default=1.0) or 1.0
     missing = [w for t, w in relations.items() if t not in passage_terms]
-    local_terms = TermSet(_near(ev.sentence.text, ev.best.text, LOCAL_WORDS))
+    local_terms = TermSet(near_terms(ev.sentence.text, ev.best.text, LOCAL_WORDS))
     sentence_terms = [TermSet.of([s.text]) for s in ev.sentences]
     position = next((i for i, s in enumerate(ev.sentences)
                      if (s.doc_id, s.start) == (ev.sentence.doc_id, ev.sentence.start)), len(ev.sentences))

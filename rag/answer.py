@@ -13,7 +13,9 @@ signals are features of a learned linear span ranker (:mod:`rag.span_rank`, fitt
 across sentences and articles (a string's score is the ranker's probability mass over its
 occurrences): agreement raises confidence and cites one sentence per agreeing article; differing
 figures from different articles are reported as a conflict.
-Below the calibrated confidence threshold it abstains and lists the closest passages.
+Below the calibrated confidence threshold it abstains and lists the closest passages; so it does
+when the question asks for a form no candidate has: a how-many question whose best span holds no
+count, a "who is the <role>" question whose answer no sentence names with that role nearby.
 The generative mode lives in :mod:`rag.generate`.
 """
 
@@ -29,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .abstain import Evidence, verify
+from .abstain import Evidence, TermSet, near_terms, verify
 from .lexical import tokenize
 from .retrieve import prepare_query
 from .span_rank import DEP_GROUPS, QTYPES
@@ -438,6 +440,37 @@ def clean_span(text: str, start: int, end: int) -> tuple[str, int, int]:
     return text, start, end
 
 
+# What completes a span that stops short of it: the number of a numbered name ("Stage 2", "Apollo 8",
+# "World War II") and the era of a date ("the 2nd century BCE").
+_NAME_NUMBER = re.compile(r"\s+(?:\d{1,4}[A-Za-z]?|[IVX]{1,4})\b(?![.,:/%]?\d)(?!\s*(?:%|per\s*cent\b|percent\b))")
+_ERA = re.compile(r"\s+(?:BCE|BC|CE|AD|B\.C\.(?:E\.)?|A\.D\.)(?![\w.])")
+_YEAR_WORD = re.compile(r"(?:the\s+)?year\s+(?=\d{4}\b)", re.IGNORECASE)
+_YEAR_TAIL = re.compile(r"(\b\d{4})\s+(?:one|two|three|four|five|six|seven|eight|nine|ten)$", re.IGNORECASE)
+
+
+def complete_span(sentence: str, label: str, text: str, start: int, end: int) -> tuple[str, int, int]:
+    """``text`` (at ``start:end`` of ``sentence``) extended to the number of a numbered name or the era of
+    a date; a date loses a count word the tagger ran into its year and the word "year" ("the year
+    2011 two" gives "2011")."""
+    if label in WHEN:
+        m = _ERA.match(sentence, end)
+        if m:
+            return sentence[start:m.end()], start, m.end()
+        m = _YEAR_TAIL.search(text)
+        if m:
+            text, end = text[:m.end(1)], start + m.end(1)
+        m = _YEAR_WORD.match(text)
+        if m:  # "the year 2011" answers with its year
+            text, start = text[m.end():], start + m.end()
+        return text, start, end
+    if label in NUMBER or not re.search(r"\b[A-Z][\w’'-]*$", text):
+        return text, start, end
+    m = _NAME_NUMBER.match(sentence, end)
+    if m:
+        return sentence[start:m.end()], start, m.end()
+    return text, start, end
+
+
 def answer_key(text: str) -> str:
     """Comparable form of an answer: lower case, no articles or punctuation, numbers without commas."""
     t = text.lower().replace("’", "'")
@@ -724,6 +757,7 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
             text, a, b = clean_span(raw, a0, b0)
             text, a = _strip_leading(text, a)
             text, a, b = clean_span(text, a, b)
+            text, a, b = complete_span(sent.text, label, text, a, b)
             if not text or not re.search(r"\w", text) or len(text) > 120:
                 continue
             cterms = set(tokenize(text))
@@ -739,6 +773,8 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
                 for t in toks if t.start >= a and t.end <= b)  # "Iraq announced ..." for "who announced ..."
             if (cterms and all(_named_in(t, qterms) for t in cterms) and not slot) or text.lower() in acronyms:
                 continue  # the question already names it ("Iraq" for "which Iraqi city")
+            if heads and cterms <= heads:
+                continue  # the asked-for noun itself ("Treaty" for "which Treaty"), even as the verb's subject
             if slot:  # the subject of the question's own verb: any name fits ("Iraq announced")
                 fit = max(fit, 0.8 if label in _PROPER or label.startswith("NP") else fit) * 1.3
             obj = bool(frame.object_of) and any(t.dep == "dobj" and frame.object_of in tokenize(toks[t.head].text)
@@ -1061,6 +1097,35 @@ def answer_question(snapshot: Any, question: str, k: int = 5, filters: Any = Non
     return Answer(**{**answer.__dict__, "timing": timing})
 
 
+def asked_role(tokens: Sequence[Token]) -> str:
+    """The office a "who is the <role>" question asks about, stemmed ("Who was Iran's president at the time
+    ...?" gives "presid"); empty for other questions ("Who was Tesla?", "Who was killed ...?").
+
+    Only a copular who-question asks for whoever holds a role; the role is the head of the noun phrase
+    after the verb, led by a determiner or a possessive, or a common noun ("Who is head of ...").
+    """
+    i = next((n for n, t in enumerate(tokens) if t.text.lower() in ("who", "whom")), None)
+    if i is None or i + 2 >= len(tokens) or tokens[i + 1].text.lower() not in _BE or tokens[i].dep != "attr":
+        return ""
+    j = i + 2
+    led = tokens[j].pos == "DET" or any(t.dep == "case" for t in tokens[j:j + 4])
+    head, _ = _noun_run_head(tokens, j)
+    pos = next((t.pos for t in tokens[j:] if t.text == head), "")
+    if not head or not (led or pos == "NOUN"):
+        return ""
+    return head.lower()
+
+
+ROLE_WINDOW = 10  # words either side of the answer where the asked role must be named
+
+
+def role_named(role: str, sentence: str, answer: str, window: int = ROLE_WINDOW) -> bool:
+    """Whether ``sentence`` names ``role`` within ``window`` words of ``answer`` ("the US Defense
+    Secretary at the time, Mark Esper"), by stem ("presidency" names a president)."""
+    stems = tokenize(role)
+    return bool(stems) and stems[0] in TermSet(near_terms(sentence, answer, window))
+
+
 def bare_figure(text: str, question: str, frame: QuestionFrame) -> str:
     """The figure alone when a how-many answer repeats the counted noun: "four years" for "How many
     years ...?" gives "four", "415,000 square kilometres" for "How many square kilometres ...?"
@@ -1088,7 +1153,8 @@ def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int 
                       analyzer: Analyzer | None = None) -> Answer:
     """The extractive answer over already-retrieved ``hits`` from one index ``snapshot`` (first ``k`` shown)."""
     analyzer = analyzer or default_analyzer()
-    frame = question_frame(question, _tokens_of(analyzer, [question])[0])
+    qtokens = _tokens_of(analyzer, [question])[0]
+    frame = question_frame(question, qtokens)
     qtype = frame.qtype
     shown = tuple(hits[:k])
     sentences = score_sentences(snapshot, question, hits)[:8]
@@ -1107,6 +1173,15 @@ def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int 
         return Answer(question=question, text=abstention_text(shown), short_answer="", citations=(),
                       passages=shown, abstained=True, confidence=confidence,
                       notes=(f"how-many question, and the best span found holds no count: {best.text!r}",))
+    role = asked_role(qtokens)
+    if role and not any(role_named(role, snapshot.data.documents[doc].text[a:b], best.text)
+                        for _, doc, a, b, _ in supporting(best, limit=len(best.support), ratio=0.0)):
+        # "Who was the US Secretary of State when ...?" is answered by a sentence naming the office next
+        # to the name; a name from sentences that do not answers another question ("Biden").
+        return Answer(question=question, text=abstention_text(shown), short_answer="", citations=(),
+                      passages=shown, abstained=True, confidence=confidence,
+                      notes=(f"who-is-the-{role} question, and no sentence giving {best.text!r} names the role "
+                             "near it",))
     scale = "learned" if ranker is not None else "heuristic"
     rival = _detect_conflict(cands, qtype, CONFLICT_RATIO[scale])
     supports = supporting(best, ratio=SUPPORT_RATIO[scale])

@@ -16,11 +16,14 @@ from rag.answer import (
     ScoredSentence,
     Token,
     _merge_adjacent_dates,
+    asked_role,
     bare_figure,
     classify_question,
     clean_span,
+    complete_span,
     extract_candidates,
     question_frame,
+    role_named,
     slot_fit,
     supporting,
     tree_distance,
@@ -111,6 +114,29 @@ def test_whose_has_no_head_and_who_verb_is_a_subject_slot(analyzer: Analyzer) ->
     assert frame_of("What did the protesters burn?", analyzer).object_of == "burn"
 
 
+@pytest.mark.parametrize(("question", "role"), [
+    ("Who was the US Secretary of State when the strike was carried out?", "secretary"),
+    ("Who was Iran’s president at the time of the anniversary?", "president"),
+    ("Who is the commander of the Revolutionary Guards?", "commander"),
+    ("Who were the announcers of the final?", "announcers"),
+    ("Who was Tesla?", ""),                      # a name, not an office
+    ("Who was killed alongside the general?", ""),  # not copular: no role asked
+    ("Who announced the ceasefire?", ""),
+    ("What was the president's name?", ""),      # not a who-question
+])
+def test_asked_role_is_the_office_a_copular_who_question_names(analyzer: Analyzer, question: str, role: str) -> None:
+    assert asked_role(analyzer.tokens([question])[0]) == role
+
+
+def test_role_named_needs_the_role_near_the_answer_by_stem() -> None:
+    sentence = ("However, the US Defense Secretary at the time, Mark Esper, said he had not seen evidence, and "
+                "the meeting in the capital that week was later chaired by Anna Berg, a senior official.")
+    assert role_named("secretary", sentence, "Mark Esper")
+    assert not role_named("secretary", sentence, "Anna Berg")  # the role is named, but far from this name
+    assert not role_named("president", sentence, "Mark Esper")
+    assert role_named("president", "During her presidency, Ana Costa signed the treaty.", "Ana Costa")  # stem
+
+
 def test_percentage_questions_prefer_percent_entities(analyzer: Analyzer) -> None:
     assert frame_of("What percentage of voters stayed home?", analyzer).qtype.labels[0] == "PERCENT"
 
@@ -120,6 +146,33 @@ def test_percentage_questions_prefer_percent_entities(analyzer: Analyzer) -> Non
 
 def spans_in(text: str, *parts: tuple[str, str]) -> list[tuple[str, int, int, str]]:
     return [(label, text.index(w), text.index(w) + len(w), w) for label, w in parts]
+
+
+@pytest.mark.parametrize(("sentence", "label", "span", "completed"), [
+    ("If the bill passes, it then proceeds to Stage 2.", "NP", "Stage", "Stage 2"),
+    ("The crew of Apollo 8 orbited the Moon.", "ORG", "Apollo", "Apollo 8"),
+    ("Europe was at peace before World War II began.", "EVENT", "World War", "World War II"),
+    ("It was built by the 2nd century BCE Greek writer.", "DATE", "2nd century", "2nd century BCE"),
+    ("In the year 2011 two reports were finalised.", "DATE", "the year 2011 two", "2011"),
+    ("In Iraq 2,500 troops remain.", "GPE", "Iraq", "Iraq"),           # a count, not a numbered name
+    ("Turnout in Baghdad 3% lower.", "GPE", "Baghdad", "Baghdad"),
+    ("The vote on 12 March 2023 passed.", "DATE", "12 March 2023", "12 March 2023"),
+    ("the troops numbered 5,200 in total", "CARDINAL", "5,200", "5,200"),
+])
+def test_complete_span_adds_a_names_number_and_a_dates_era(sentence: str, label: str, span: str,
+                                                           completed: str) -> None:
+    start = sentence.index(span)
+    text, a, b = complete_span(sentence, label, span, start, start + len(span))
+    assert text == completed and sentence[a:b] == text
+
+
+def test_the_asked_for_noun_alone_is_no_answer_even_as_the_verbs_subject(analyzer: Analyzer) -> None:
+    question = "Which treaty protects the freedom of establishment?"
+    sentence = "The treaty also protects the freedom of establishment, the ministers of Norland and Estavia agreed."
+    scored = [ScoredSentence("doc0", 0, len(sentence), "doc0:0", sentence, 0.8, 0.8, 0.8, 1)]
+    frame = frame_of(question, analyzer)
+    texts = [c.text for c in extract_candidates(question, frame.qtype, scored, analyzer, None, frame)]
+    assert texts and not any(t.lower() in ("treaty", "the treaty") for t in texts), texts
 
 
 def test_date_parts_joined_by_of_become_one_date() -> None:

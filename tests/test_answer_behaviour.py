@@ -133,3 +133,16 @@ def test_a_how_many_question_without_a_count_in_the_passages_abstains(tmp_path: 
     assert any("holds no count" in n for n in answer.notes), (answer.notes, answer.confidence)
     counted = kb.ask("How many euros did the Kessel river bridge cost?")  # a count word answers it
     assert not counted.abstained and "millions" in counted.short_answer, counted.short_answer
+
+
+def test_a_who_is_the_role_question_abstains_unless_the_role_is_named_by_the_answer(kb: KnowledgeBase) -> None:
+    # The festival articles name its founder and board chair, never a treasurer or an architect of the
+    # bridge: the only names nearby answer another question.
+    for question in ("Who was the treasurer of the Lumen Harbour Festival?",
+                     "Who was the architect of the Kessel river bridge?"):
+        answer = kb.ask(question)
+        assert answer.abstained and answer.short_answer == "" and not answer.citations, answer.short_answer
+        assert any("names the role" in n for n in answer.notes), (answer.notes, answer.confidence)
+    named = kb.ask("Who is the mayor of Arnby?")  # "opened by the mayor, Tomas Ekdal"
+    assert not named.abstained and named.short_answer == "Tomas Ekdal", named.short_answer
+    _check_citations(kb, named)

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from eval.__main__ import main as eval_main
-from eval.calibrate import best_threshold, tradeoff_curve
+from eval.calibrate import best_threshold, curve_of_result, forced_abstentions, tradeoff_curve
 from eval.compare import CONFIGURATIONS, TABLE_COLUMNS
 from eval.gold import GoldError, load_gold
 from eval.harness import METRIC_NAMES, aggregate, by_type, evaluate, evaluate_question, repair_counts, run_eval
@@ -294,6 +294,23 @@ def test_tradeoff_curve_and_best_threshold() -> None:
     assert tradeoff_curve([0.5, 0.2], [True, False], thresholds=[0.5])[0]["false_abstention_rate"] == 0.0
     assert best_threshold([{"threshold": 0.1, "abstain_recall": 1.0, "false_abstention_rate": 0.5,
                             "abstain_precision": 1.0}]) is None
+
+
+def test_a_rules_abstention_holds_at_every_threshold(tmp_path: Path) -> None:
+    rows = [{"confidence": 0.9, "answerable": True, "abstained": False},
+            {"confidence": 0.7, "answerable": False, "abstained": True},   # a rule abstained above t=0.3
+            {"confidence": 0.1, "answerable": False, "abstained": True},   # under the threshold
+            {"confidence": 0.8, "answerable": False, "abstained": False}]
+    forced = forced_abstentions(rows, 0.3)
+    assert forced == [False, True, False, False]
+    curve = tradeoff_curve([r["confidence"] for r in rows], [r["answerable"] for r in rows], [0.0, 0.5], forced)
+    assert [p["abstain_recall"] for p in curve] == pytest.approx([1 / 3, 2 / 3])
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps({"rows": rows, "config": {"abstain_threshold": 0.3}}), encoding="utf-8")
+    assert curve_of_result(path)[2] == forced
+    with pytest.raises(ValueError, match="config"):
+        path.write_text(json.dumps({"rows": rows}), encoding="utf-8")
+        curve_of_result(path)
 
 
 # ---------------------------------------------------------------------------- per-question scoring
