@@ -690,6 +690,26 @@ def tree_distance(tokens: Sequence[Token], inside: set[int], targets: set[int]) 
     return None
 
 
+# Arcs from a verb down to its complements: the path from the question's verb to an answer it governs
+# ("threatened to retaliate with *strikes*": xcomp, prep, pobj); subjects and noun modifiers are not.
+_COMPLEMENT_ARCS = frozenset("dobj pobj prep xcomp ccomp attr oprd acomp agent dative npadvmod pcomp".split())
+
+
+def governed_by(tokens: Sequence[Token], inside: set[int], verbs: set[int], hops: int = 4) -> bool:
+    """Whether the span ``inside`` is a complement of one of ``verbs`` (token indices), reached from the
+    span's root upwards through at most ``hops`` complement arcs."""
+    if not inside or not verbs:
+        return False
+    i = next((j for j in sorted(inside) if tokens[j].head not in inside or tokens[j].head == j), None)
+    for _ in range(hops):
+        if i is None or tokens[i].dep not in _COMPLEMENT_ARCS or tokens[i].head == i:
+            return False
+        i = tokens[i].head
+        if i in verbs:
+            return True
+    return False
+
+
 def slot_fit(frame: QuestionFrame, text: str, start: int, end: int) -> float:
     """How well a span sits where the question's answer would: after the question's preposition ("near
     Erbil" for "near which city"), or named by the asked-for noun ("the city of Erbil", "Erbil city")."""
@@ -800,9 +820,10 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
             outside = [i for i in matched if i < first or i > last]
             dist = min((first - i if i < first else i - last for i in outside), default=len(words))
             text_proximity = 1.0 / (1.0 + max(dist - 1, 0) / 6.0)
-            proximity, tree, dep, appos_q, verb_pp = text_proximity, 0.0, "", False, False
+            proximity, tree, dep, appos_q, verb_pp, governed = text_proximity, 0.0, "", False, False, False
             if toks:  # closeness in the parse tree counts as much as closeness in the text
                 span_toks = {i for i, t in enumerate(toks) if t.start >= a and t.end <= b}
+                governed = governed_by(toks, span_toks, {i for i in matched_toks if toks[i].pos == "VERB"})
                 arcs = tree_distance(toks, span_toks, matched_toks)
                 tree = 1.0 / (1.0 + max((arcs or 8) - 1, 0) / 3.0)
                 proximity = 0.5 * proximity + 0.5 * tree
@@ -858,7 +879,7 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
                 "fit_low": float(base_fit < 0.5), "number_off_type": float(label in NUMBER and qtype.name != "number"),
                 "when_off_type": float(label in WHEN and qtype.name != "date"),
                 "after_naming": float(after_naming), "naming_asked": float(after_naming and naming_q),
-                "verb_pp": float(verb_pp),
+                "verb_pp": float(verb_pp), "verb_governed": float(governed),
             }
             features = tuple(values[name] for name in SPAN_FEATURES)
             out.append(Occurrence(key, text, score, features, (sent.doc_id, sent.start, sent.end, sent.chunk_id)))

@@ -26,7 +26,7 @@ DEFAULT_EMBEDDER = "bundled:all-MiniLM-L6-v2"
 # The scale that ``abstain_threshold`` is measured on. An index saved under another scale (before
 # the answer verifier existed, or before its last refit) gets the
 # current default threshold when opened, not its stored one.
-CONFIDENCE_SCALE = "verifier-3"
+CONFIDENCE_SCALE = "verifier-4"
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "index_type": get_args(IndexType),
@@ -102,7 +102,7 @@ class Config:
     span_ranker: SpanRanking = "learned"
     # Abstain when the answer verifier's probability (rag.abstain, fitted on SQuAD v2.0) is below this;
     # calibrated on the demo gold set: python -m eval.calibrate <eval run --out file> (false abstention <= 5%).
-    abstain_threshold: float = 0.06
+    abstain_threshold: float = 0.08
 
     def __post_init__(self) -> None:
         for name, choices in _CHOICES.items():

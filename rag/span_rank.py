@@ -82,6 +82,8 @@ FEATURES: tuple[str, ...] = (
     "after_naming",     # right after a naming word ("dubbed ‘Operation ...’", "known as the ...")
     "naming_asked",     # ... and the question asks what something is called or named
     "verb_pp",          # object of a preposition on a verb the question uses ("stationed along the border")
+    "verb_governed",    # a complement of a verb the question uses, through up to four arcs ("threatened to
+                        # retaliate with strikes")
 )
 
 

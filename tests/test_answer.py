@@ -22,6 +22,7 @@ from rag.answer import (
     clean_span,
     complete_span,
     extract_candidates,
+    governed_by,
     question_frame,
     role_named,
     slot_fit,
@@ -164,6 +165,22 @@ def test_complete_span_adds_a_names_number_and_a_dates_era(sentence: str, label:
     start = sentence.index(span)
     text, a, b = complete_span(sentence, label, span, start, start + len(span))
     assert text == completed and sentence[a:b] == text
+
+
+def test_governed_by_follows_complement_arcs_up_to_the_question_verb(analyzer: Analyzer) -> None:
+    sentence = ("The storm left 40 homes with broken roofs, and the council threatened to respond with fines "
+                "for the builders.")
+    toks = analyzer.tokens([sentence])[0]
+    verbs = {i for i, t in enumerate(toks) if t.text == "threatened"}
+
+    def span(text: str) -> set[int]:
+        a = sentence.index(text)
+        return {i for i, t in enumerate(toks) if t.start >= a and t.end <= a + len(text)}
+
+    assert governed_by(toks, span("fines"), verbs)          # threatened -> respond -> with -> fines
+    assert not governed_by(toks, span("broken roofs"), verbs)  # under "left", another verb
+    assert not governed_by(toks, span("the council"), verbs)   # the subject is no complement
+    assert not governed_by(toks, span("fines"), verbs, hops=1)
 
 
 def test_the_asked_for_noun_alone_is_no_answer_even_as_the_verbs_subject(analyzer: Analyzer) -> None:
