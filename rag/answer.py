@@ -14,8 +14,9 @@ across sentences and articles (a string's score is the ranker's probability mass
 occurrences): agreement raises confidence and cites one sentence per agreeing article; differing
 figures from different articles are reported as a conflict.
 Below the calibrated confidence threshold it abstains and lists the closest passages; so it does
-when the question asks for a form no candidate has: a how-many question whose best span holds no
-count, a "who is the <role>" question whose answer no sentence names with that role nearby.
+when the question asks for a form the best candidate lacks: a how-many question whose best span
+holds no count, a "who is the <role>" question whose answer no sentence names with that role
+nearby, a what/which question about a thing whose best answer is a date.
 The generative mode lives in :mod:`rag.generate`.
 """
 
@@ -283,6 +284,7 @@ class Candidate:
     logit: float = 0.0  # the ranker's linear score of its best occurrence (log of the hand-built one without)
     off_type: float = 0.0  # 1: that occurrence's label is not one the question asks for (type fit below 0.5)
     counted_other: float = 0.0  # 1: it counts another noun than the one a how-many question counts
+    is_when: float = 0.0  # 1: one of its occurrences is tagged a date or time
 
     @property
     def docs(self) -> set[str]:
@@ -600,6 +602,7 @@ _LOCATIVE = re.compile(r"\b(?:in|at|near|along|outside|inside|across|around|on|i
 _PROPER = ("PERSON", "ORG", "GPE", "LOC", "FAC")
 _OPEN_TYPES = ("entity", "quote", "phrase")  # questions whose answer may be any noun phrase
 _FIT_LOW, _COUNTED_OTHER = SPAN_FEATURES.index("fit_low"), SPAN_FEATURES.index("counted_other")
+_IS_WHEN = SPAN_FEATURES.index("is_when")
 
 
 def _label_fit(qtype: QuestionType, label: str) -> float:
@@ -932,6 +935,8 @@ def pool_occurrences(occurrences: Sequence[Occurrence], scores: np.ndarray, summ
                 cand.support.append(support)
             elif score > cand.support[same][0]:
                 cand.support[same] = support
+        if occ.features:  # tagged a date or time anywhere (a noun phrase "3 January 2020" is one too)
+            cand.is_when = max(cand.is_when, occ.features[_IS_WHEN])
         if logit > cand.logit:  # its best occurrence describes the candidate to the verifier
             cand.logit = logit
             cand.off_type = occ.features[_FIT_LOW] if occ.features else 0.0
@@ -1118,6 +1123,19 @@ def answer_question(snapshot: Any, question: str, k: int = 5, filters: Any = Non
     return Answer(**{**answer.__dict__, "timing": timing})
 
 
+# Nouns that a what/which question may answer with a date or a time ("which season", "what age").
+_TIME_HEADS = frozenset(_singular(w) for w in """date day year month time deadline period decade century week season
+era age hour minute moment anniversary occasion holiday birthday night morning evening afternoon weekend dynasty reign
+term tenure duration length span interval stage phase point""".split())
+
+
+def date_unasked(frame: QuestionFrame) -> bool:
+    """A what/which question asking for a thing that no date names ("What model of drone ...?"): its head
+    noun is no time noun and the question is not typed as a date or figure question."""
+    return (frame.wh in ("what", "which") and bool(frame.head) and frame.qtype.name in _OPEN_TYPES
+            and _singular(frame.head.lower()) not in _TIME_HEADS)
+
+
 def asked_role(tokens: Sequence[Token]) -> str:
     """The office a "who is the <role>" question asks about, stemmed ("Who was Iran's president at the time
     ...?" gives "presid"); empty for other questions ("Who was Tesla?", "Who was killed ...?").
@@ -1194,6 +1212,11 @@ def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int 
         return Answer(question=question, text=abstention_text(shown), short_answer="", citations=(),
                       passages=shown, abstained=True, confidence=confidence,
                       notes=(f"how-many question, and the best span found holds no count: {best.text!r}",))
+    if best.is_when and date_unasked(frame):
+        # "What model of drone ...?" is not answered by "3 January 2020", however close the sentence.
+        return Answer(question=question, text=abstention_text(shown), short_answer="", citations=(),
+                      passages=shown, abstained=True, confidence=confidence,
+                      notes=(f"what-{frame.head} question, and the best answer found is a date: {best.text!r}",))
     role = asked_role(qtokens)
     if role and not any(role_named(role, snapshot.data.documents[doc].text[a:b], best.text)
                         for _, doc, a, b, _ in supporting(best, limit=len(best.support), ratio=0.0)):

@@ -21,6 +21,7 @@ from rag.answer import (
     classify_question,
     clean_span,
     complete_span,
+    date_unasked,
     extract_candidates,
     governed_by,
     question_frame,
@@ -136,6 +137,18 @@ def test_role_named_needs_the_role_near_the_answer_by_stem() -> None:
     assert not role_named("secretary", sentence, "Anna Berg")  # the role is named, but far from this name
     assert not role_named("president", sentence, "Mark Esper")
     assert role_named("president", "During her presidency, Ana Costa signed the treaty.", "Ana Costa")  # stem
+
+
+@pytest.mark.parametrize(("question", "unasked"), [
+    ("What model of drone carried out the strike?", True),
+    ("Which banners did the protesters carry?", True),
+    ("Which season did the show first air?", False),   # a time noun: a date may answer
+    ("What year was the bridge opened?", False),       # typed as a date question
+    ("When was the bridge opened?", False),
+    ("Who opened the bridge?", False),
+])
+def test_date_unasked_for_what_questions_about_things(analyzer: Analyzer, question: str, unasked: bool) -> None:
+    assert date_unasked(frame_of(question, analyzer)) is unasked
 
 
 def test_percentage_questions_prefer_percent_entities(analyzer: Analyzer) -> None:

@@ -146,3 +146,17 @@ def test_a_who_is_the_role_question_abstains_unless_the_role_is_named_by_the_ans
     named = kb.ask("Who is the mayor of Arnby?")  # "opened by the mayor, Tomas Ekdal"
     assert not named.abstained and named.short_answer == "Tomas Ekdal", named.short_answer
     _check_citations(kb, named)
+
+
+STRIKE = ("Convoy hit near Velora airport. A drone strike destroyed the convoy of commander Idris Varga on 3 January "
+          "2020 near Velora airport, officials said. The drone was launched from a base in the south.")
+
+
+def test_a_what_thing_question_whose_best_answer_is_a_date_abstains(tmp_path: Path, real_embedder) -> None:  # noqa: ANN001
+    kb = _kb(tmp_path, {"strike": STRIKE, "bridge": BRIDGE}, real_embedder)
+    answer = kb.ask("What model of drone destroyed the convoy of Idris Varga?")  # the article names no model
+    assert answer.abstained and answer.short_answer == "" and not answer.citations, answer.short_answer
+    assert any("is a date" in n for n in answer.notes), (answer.notes, answer.confidence)
+    dated = kb.ask("When did a drone destroy the convoy of Idris Varga?")  # a date is what this one asks for
+    assert not dated.abstained and dated.short_answer == "3 January 2020", dated.short_answer
+    _check_citations(kb, dated)
