@@ -1137,15 +1137,15 @@ def date_unasked(frame: QuestionFrame) -> bool:
 
 
 def asked_role(tokens: Sequence[Token]) -> str:
-    """The office a "who is the <role>" question asks about, stemmed ("Who was Iran's president at the time
-    ...?" gives "presid"); empty for other questions ("Who was Tesla?", "Who was killed ...?").
+    """The office a "who is the <role>" question asks about, lower-cased ("Who was Iran's president at the
+    time ...?" gives "president"); empty for other questions ("Who was Tesla?", "Who was killed ...?").
 
     Only a copular who-question asks for whoever holds a role; the role is the head of the noun phrase
-    after the verb, led by a determiner or a possessive, or a common noun ("Who is head of ...").
+    after the verb, led by a determiner or a possessive, or a common noun ("Who is chairman of ...?").
     """
     i = next((n for n, t in enumerate(tokens) if t.text.lower() in ("who", "whom")), None)
-    if i is None or i + 2 >= len(tokens) or tokens[i + 1].text.lower() not in _BE or tokens[i].dep != "attr":
-        return ""
+    if i is None or i + 2 >= len(tokens) or tokens[i + 1].text.lower() not in _BE or tokens[i + 1].dep != "ROOT":
+        return ""  # "be" as the main verb: "Who was killed ...?" has it as an auxiliary
     j = i + 2
     led = tokens[j].pos == "DET" or any(t.dep == "case" for t in tokens[j:j + 4])
     head, _ = _noun_run_head(tokens, j)
@@ -1188,6 +1188,26 @@ def bare_figure(text: str, question: str, frame: QuestionFrame) -> str:
     return text[:spans[n - 1][1]]
 
 
+def form_mismatch(snapshot: Any, question: str, qtokens: Sequence[Token], frame: QuestionFrame,
+                  best: Candidate) -> str:
+    """Why ``best`` cannot answer ``question`` whatever its confidence, or "" when it can: the question
+    asks for a form of answer that the best candidate plainly lacks, and then the articles do not answer
+    it, however close the passages."""
+    if _HOW_MANY.search(question) and not _COUNT.search(best.text):
+        # A count answers "how many"; "corruption, unemployment ..." does not answer "How many protesters ...?".
+        return f"how-many question, and the best span found holds no count: {best.text!r}"
+    if best.is_when and date_unasked(frame):
+        # "What model of drone ...?" is not answered by "3 January 2020", however close the sentence.
+        return f"what-{frame.head} question, and the best answer found is a date: {best.text!r}"
+    role = asked_role(qtokens)
+    if role and not any(role_named(role, snapshot.data.documents[doc].text[a:b], best.text)
+                        for _, doc, a, b, _ in supporting(best, limit=len(best.support), ratio=0.0)):
+        # "Who was the US Secretary of State when ...?" is answered by a sentence naming the office next
+        # to the name; a name from sentences that do not answers another question ("Biden").
+        return f"who-is-the-{role} question, and no sentence giving {best.text!r} names the role near it"
+    return ""
+
+
 def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int = 5,
                       analyzer: Analyzer | None = None) -> Answer:
     """The extractive answer over already-retrieved ``hits`` from one index ``snapshot`` (first ``k`` shown)."""
@@ -1206,26 +1226,10 @@ def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int 
     if best is None or confidence < threshold:
         return Answer(question=question, text=abstention_text(shown), short_answer="", citations=(),
                       passages=shown, abstained=True, confidence=confidence)
-    if _HOW_MANY.search(question) and not _COUNT.search(best.text):
-        # A count is what answers "how many"; passages that hold none do not answer it, however
-        # close they are ("corruption, unemployment ..." for "How many protesters were killed?").
+    mismatch = form_mismatch(snapshot, question, qtokens, frame, best)
+    if mismatch:
         return Answer(question=question, text=abstention_text(shown), short_answer="", citations=(),
-                      passages=shown, abstained=True, confidence=confidence,
-                      notes=(f"how-many question, and the best span found holds no count: {best.text!r}",))
-    if best.is_when and date_unasked(frame):
-        # "What model of drone ...?" is not answered by "3 January 2020", however close the sentence.
-        return Answer(question=question, text=abstention_text(shown), short_answer="", citations=(),
-                      passages=shown, abstained=True, confidence=confidence,
-                      notes=(f"what-{frame.head} question, and the best answer found is a date: {best.text!r}",))
-    role = asked_role(qtokens)
-    if role and not any(role_named(role, snapshot.data.documents[doc].text[a:b], best.text)
-                        for _, doc, a, b, _ in supporting(best, limit=len(best.support), ratio=0.0)):
-        # "Who was the US Secretary of State when ...?" is answered by a sentence naming the office next
-        # to the name; a name from sentences that do not answers another question ("Biden").
-        return Answer(question=question, text=abstention_text(shown), short_answer="", citations=(),
-                      passages=shown, abstained=True, confidence=confidence,
-                      notes=(f"who-is-the-{role} question, and no sentence giving {best.text!r} names the role "
-                             "near it",))
+                      passages=shown, abstained=True, confidence=confidence, notes=(mismatch,))
     scale = "learned" if ranker is not None else "heuristic"
     rival = _detect_conflict(cands, qtype, CONFLICT_RATIO[scale])
     supports = supporting(best, ratio=SUPPORT_RATIO[scale])
