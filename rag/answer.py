@@ -446,6 +446,11 @@ def clean_span(text: str, start: int, end: int) -> tuple[str, int, int]:
 # "World War II") and the era of a date ("the 2nd century BCE").
 _NAME_NUMBER = re.compile(r"\s+(?:\d{1,4}[A-Za-z]?|[IVX]{1,4})\b(?![.,:/%]?\d)(?!\s*(?:%|per\s*cent\b|percent\b))")
 _ERA = re.compile(r"\s+(?:BCE|BC|CE|AD|B\.C\.(?:E\.)?|A\.D\.)(?![\w.])")
+# Titles written before a name, kept with it ("Sir Edward Poynter", "Brigadier General Yahya Rasool Abdullah").
+_TITLES = ("Sir", "Dame", "King", "Queen", "Prince", "Princess", "Pope", "Saint", r"St\.", r"Rep\.", r"Sen\.", r"Dr\.",
+           "Colonel", r"Col\.", "General", r"Gen\.", "Brigadier", "Captain", "Lieutenant", "Major", "Admiral", "Rear",
+           "Marshal", "Field", "Emperor", "Empress", "Lord", "Lady", r"Rev\.", "Archbishop", "Bishop", "Cardinal")
+_TITLE_BEFORE = re.compile(r"(?<![\w.])((?:(?:" + "|".join(_TITLES) + r")\s+)+)$")
 _YEAR_WORD = re.compile(r"(?:the\s+)?year\s+(?=\d{4}\b)", re.IGNORECASE)
 _YEAR_TAIL = re.compile(r"(\b\d{4})\s+(?:one|two|three|four|five|six|seven|eight|nine|ten)$", re.IGNORECASE)
 
@@ -471,6 +476,16 @@ def complete_span(sentence: str, label: str, text: str, start: int, end: int) ->
     if m:
         return sentence[start:m.end()], start, m.end()
     return text, start, end
+
+
+def with_title(sentence: str, name: str) -> str:
+    """``name`` with the title written before it in ``sentence`` ("Colonel Monckton", "Brigadier General
+    Yahya Rasool Abdullah"); unchanged when there is none or ``name`` is not a capitalised name."""
+    at = sentence.find(name)
+    if at <= 0 or not re.fullmatch(r"[A-Z][\w’'.-]*(?:\s+[A-Z][\w’'.-]*)*", name):
+        return name
+    m = _TITLE_BEFORE.search(sentence, 0, at)
+    return sentence[m.start(1):at] + name if m and m.end() == at else name
 
 
 def answer_key(text: str) -> str:
@@ -1245,7 +1260,9 @@ def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int 
                      f"{rival.text} ({', '.join(sorted(rival.docs))})")
         cites += rival_cites
     else:
-        text = f"{best.text} {_markers(cites)}"
-        short = bare_figure(best.text, question, frame)
+        _, doc, a, b, _ = supports[0]
+        shown_text = with_title(snapshot.data.documents[doc].text[a:b], best.text)  # "Colonel Monckton"
+        text = f"{shown_text} {_markers(cites)}"
+        short = bare_figure(shown_text, question, frame)
     return Answer(question=question, text=text, short_answer=short, citations=tuple(cites), passages=shown,
                   abstained=False, confidence=confidence, notes=tuple(notes))

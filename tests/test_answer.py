@@ -29,6 +29,7 @@ from rag.answer import (
     slot_fit,
     supporting,
     tree_distance,
+    with_title,
 )
 
 
@@ -195,6 +196,19 @@ def test_governed_by_follows_complement_arcs_up_to_the_question_verb(analyzer: A
     assert not governed_by(toks, span("broken roofs"), verbs)  # under "left", another verb
     assert not governed_by(toks, span("the council"), verbs)   # the subject is no complement
     assert not governed_by(toks, span("fines"), verbs, hops=1)
+
+
+@pytest.mark.parametrize(("sentence", "name", "shown"), [
+    ("The fort was captured by Colonel Monckton in June.", "Monckton", "Colonel Monckton"),
+    ("Brigadier General Yahya Rasool Abdullah, the spokesman, said so.", "Yahya Rasool Abdullah",
+     "Brigadier General Yahya Rasool Abdullah"),
+    ("The proclamation was issued by King George III.", "George III", "King George III"),
+    ("The report was written by Anna Berg.", "Anna Berg", "Anna Berg"),          # no title
+    ("The general met Anna Berg.", "Anna Berg", "Anna Berg"),                    # a common noun, not a title
+    ("Sir, said the clerk, the ministry of justice agreed.", "ministry of justice", "ministry of justice"),
+])
+def test_with_title_keeps_a_persons_title_from_the_sentence(sentence: str, name: str, shown: str) -> None:
+    assert with_title(sentence, name) == shown and shown in sentence
 
 
 def test_the_asked_for_noun_alone_is_no_answer_even_as_the_verbs_subject(analyzer: Analyzer) -> None:
