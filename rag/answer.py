@@ -718,7 +718,7 @@ def governed_by(tokens: Sequence[Token], inside: set[int], verbs: set[int], hops
     span's root upwards through at most ``hops`` complement arcs."""
     if not inside or not verbs:
         return False
-    i = next((j for j in sorted(inside) if tokens[j].head not in inside or tokens[j].head == j), None)
+    i = _span_root(tokens, inside)
     for _ in range(hops):
         if i is None or tokens[i].dep not in _COMPLEMENT_ARCS or tokens[i].head == i:
             return False
@@ -755,13 +755,18 @@ class Occurrence:
     support: tuple[str, int, int, str]  # (doc, sentence start, sentence end, chunk)
 
 
+def _span_root(toks: Sequence[Token], inside: set[int]) -> int | None:
+    """The span's root token: the first one whose head lies outside the span (or is itself)."""
+    return next((i for i in sorted(inside) if toks[i].head not in inside or toks[i].head == i), None)
+
+
 def _root_dep(toks: Sequence[Token], inside: set[int]) -> tuple[str, int | None]:
     """Dependency label of the span's root token (the one whose head lies outside) and that head."""
-    for i in sorted(inside):
-        h = toks[i].head
-        if h not in inside or h == i:
-            return toks[i].dep, (h if h != i else None)
-    return "", None
+    i = _span_root(toks, inside)
+    if i is None:
+        return "", None
+    h = toks[i].head
+    return toks[i].dep, (h if h != i else None)
 
 
 def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequence[ScoredSentence],
@@ -790,6 +795,7 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
         words = [(m.start(), m.end(), set(tokenize(m.group()))) for m in _WORD_RE.finditer(sent.text)]
         matched = [i for i, (_, _, t) in enumerate(words) if t & qterms]
         matched_toks = {i for i, t in enumerate(toks) if set(tokenize(t.text)) & (qterms - heads)}
+        matched_verbs = {i for i in matched_toks if toks[i].pos == "VERB"}
         for label, a0, b0, raw, fit in _typed_spans(qtype, sent.text, spans, heads):
             base_fit = fit
             text, a, b = clean_span(raw, a0, b0)
@@ -841,7 +847,7 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
             proximity, tree, dep, appos_q, verb_pp, governed = text_proximity, 0.0, "", False, False, False
             if toks:  # closeness in the parse tree counts as much as closeness in the text
                 span_toks = {i for i, t in enumerate(toks) if t.start >= a and t.end <= b}
-                governed = governed_by(toks, span_toks, {i for i in matched_toks if toks[i].pos == "VERB"})
+                governed = governed_by(toks, span_toks, matched_verbs)
                 arcs = tree_distance(toks, span_toks, matched_toks)
                 tree = 1.0 / (1.0 + max((arcs or 8) - 1, 0) / 3.0)
                 proximity = 0.5 * proximity + 0.5 * tree
