@@ -16,7 +16,10 @@ figures from different articles are reported as a conflict.
 Below the calibrated confidence threshold it abstains and lists the closest passages; so it does
 when the question asks for a form the best candidate lacks: a how-many question whose best span
 holds no count, a "who is the <role>" question whose answer no sentence names with that role
-nearby, a what/which question about a thing whose best answer is a date.
+nearby, a what/which question about a thing whose best answer is a date, a place the gazetteer
+(:mod:`rag.places`) puts outside the country the question names or knows as another kind of place
+("Israel" for "which Iranian city"), a year the question is set in that none of the answer's
+articles mentions.
 The generative mode lives in :mod:`rag.generate`.
 """
 
