@@ -37,8 +37,8 @@ import numpy as np
 
 from .abstain import Evidence, TermSet, near_terms, verify
 from .lexical import tokenize
-from .retrieve import prepare_query
 from .places import CITY_HEADS, COUNTRY_HEADS, default_gazetteer, place_mismatch
+from .retrieve import prepare_query
 from .span_rank import DEP_GROUPS, QTYPES
 from .span_rank import FEATURES as SPAN_FEATURES
 from .span_rank import SpanRanker, default_ranker, feature_matrix, softmax
@@ -1216,8 +1216,8 @@ def bare_figure(text: str, question: str, frame: QuestionFrame) -> str:
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 # A year the question is set in ("in January 2022", "during 1994"), not one naming a thing ("the 2015 season").
 _SET_IN_YEAR = re.compile(rf"\b(?:in|on|during|since|until|till|before|after|by|as of)\s+(?:(?:early|late|mid-?)\s*)?"
-                   rf"(?:(?:{_MONTHS})\s+(?:\d{{1,2}},?\s+)?|\d{{1,2}}\s+(?:{_MONTHS}),?\s+)?"
-                   r"(1[5-9]\d\d|20\d\d)(?!\d|,\d)", re.IGNORECASE)
+                          rf"(?:(?:{_MONTHS})\s+(?:\d{{1,2}},?\s+)?|\d{{1,2}}\s+(?:{_MONTHS}),?\s+)?"
+                          r"(1[5-9]\d\d|20\d\d)(?!\d|,\d)", re.IGNORECASE)
 
 
 def head_modifiers(tokens: Sequence[Token], frame: QuestionFrame) -> list[str]:
@@ -1260,8 +1260,9 @@ def form_mismatch(snapshot: Any, question: str, qtokens: Sequence[Token], frame:
         # "Who was the US Secretary of State when ...?" is answered by a sentence naming the office next
         # to the name; a name from sentences that do not answers another question ("Biden").
         return f"who-is-the-{role} question, and no sentence giving {best.text!r} names the role near it"
-    if frame.head in CITY_HEADS | COUNTRY_HEADS:
-        place = place_mismatch(frame.head, head_modifiers(qtokens, frame), best.text, default_gazetteer())
+    if _singular(frame.head) in CITY_HEADS | COUNTRY_HEADS:  # "which cities" too
+        place = place_mismatch(_singular(frame.head), head_modifiers(qtokens, frame), best.text,
+                               default_gazetteer())
         if place:  # "Israel" for "In which Iranian city ...?"
             return f"which-{frame.head} question, and {place}"
     years = unmentioned_years(question, [snapshot.data.documents[doc] for doc in sorted(best.docs)])
