@@ -1213,6 +1213,31 @@ def bare_figure(text: str, question: str, frame: QuestionFrame) -> str:
     return text[:spans[n - 1][1]]
 
 
+# "What kind of war ...?", "which type of engines ...": the noun after "of" is the one whose kind is asked.
+_KIND_OF = re.compile(r"\b(?:what|which)\s+(?:\w+\s+)?(?:kinds?|types?|sorts?|forms?|classes?|categor(?:y|ies))\s+"
+                      r"of\s+([\w\- ]+?)\b(?:did|does|do|is|was|are|were|has|have|had|can|could|would|will|might|"
+                      r"must|should|in|on|at|to|for|from|by|with|that|$|\?)", re.IGNORECASE)
+
+
+def bare_kind(text: str, question: str) -> str:
+    """The kind alone when a what-kind-of answer repeats the noun: "non-religious war" for "What kind of
+    war did Luther support?" gives "non-religious", "internal combustion engines" for "what type of
+    engines" gives "internal combustion". Always a part of ``text`` (quotes around the kind go); unchanged
+    when nothing else is left."""
+    m = _KIND_OF.search(question)
+    if not m:
+        return text
+    asked = set(tokenize(m.group(1)))
+    spans = [w.span() for w in re.finditer(r"\S+", text)]
+    n = len(spans)
+    while n > 1 and (stems := set(tokenize(text[spans[n - 1][0]:spans[n - 1][1]]))) and stems <= asked:
+        n -= 1
+    if n == len(spans):
+        return text
+    kind, _, _ = clean_span(text[:spans[n - 1][1]], 0, spans[n - 1][1])
+    return kind or text
+
+
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 # A year the question is set in ("in January 2022", "during 1994"), not one naming a thing ("the 2015 season").
 _SET_IN_YEAR = re.compile(rf"\b(?:in|on|during|since|until|till|before|after|by|as of)\s+(?:(?:early|late|mid-?)\s*)?"
@@ -1304,7 +1329,7 @@ def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int 
         rival_cites = _citations(snapshot, rival_supports, len(cites) + 1)
         text = (f"The articles disagree: {best.text} {_markers(cites)} versus {rival.text} "
                 f"{_markers(rival_cites)}.")
-        short = f"{bare_figure(best.text, question, frame)} or {bare_figure(rival.text, question, frame)}"
+        short = f"{bare_figure(best.text, question, frame)} or {bare_figure(rival.text, question, frame)}"  # figures
         notes.append(f"conflicting figures: {best.text} ({', '.join(sorted(best.docs))}) vs "
                      f"{rival.text} ({', '.join(sorted(rival.docs))})")
         cites += rival_cites
@@ -1312,6 +1337,6 @@ def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int 
         _, doc, a, b, _ = supports[0]
         shown_text = with_title(snapshot.data.documents[doc].text[a:b], best.text)  # "Colonel Monckton"
         text = f"{shown_text} {_markers(cites)}"
-        short = bare_figure(shown_text, question, frame)
+        short = bare_kind(bare_figure(shown_text, question, frame), question)
     return Answer(question=question, text=text, short_answer=short, citations=tuple(cites), passages=shown,
                   abstained=False, confidence=confidence, notes=tuple(notes))

@@ -18,6 +18,7 @@ from rag.answer import (
     _merge_adjacent_dates,
     asked_role,
     bare_figure,
+    bare_kind,
     classify_question,
     clean_span,
     complete_span,
@@ -309,6 +310,20 @@ def test_short_answer_of_a_count_drops_the_counted_noun(analyzer: Analyzer, ques
                                                         short: str) -> None:
     got = bare_figure(span, question, frame_of(question, analyzer))
     assert got == short and span.startswith(got)
+
+
+@pytest.mark.parametrize("question, span, short", [
+    ("What kind of war did the duke support?", "non-religious war", "non-religious"),
+    ("Along with pumps, what type of engines replaced the mills?", "internal combustion engines", "internal combustion"),
+    ("What types of steam engine were built?", "compound steam engines", "compound"),  # every asked word goes
+    ("Which sort of grain grows there?", "“durum” grain", "durum"),  # quotes around the kind go
+    ("What kind of war did the duke fight?", "war", "war"),              # nothing left: unchanged
+    ("What kind of measure did lawmakers pass?", "a non-binding resolution", "a non-binding resolution"),
+    ("What war did the duke support?", "non-religious war", "non-religious war"),  # not a kind question
+])
+def test_short_answer_of_a_kind_question_drops_the_asked_noun(question: str, span: str, short: str) -> None:
+    got = bare_kind(span, question)
+    assert got == short and got in span
 
 
 def test_a_figure_loses_the_verb_tagged_with_it(analyzer: Analyzer) -> None:

@@ -183,3 +183,16 @@ def test_a_question_set_in_a_year_no_article_mentions_abstains(kb: KnowledgeBase
     assert any("2019" in n for n in answer.notes), (answer.notes, answer.confidence)
     named = kb.ask("Who was the mayor of Arnby in 2023?")
     assert not named.abstained and named.short_answer == "Tomas Ekdal", named.short_answer
+
+
+DUKE = ("The duke's campaigns. Duke Arvid of Kessland supported a non-religious war against the northern raiders, "
+        "his chronicler wrote, and he refused every call for a crusade.")
+
+
+def test_a_kind_question_gets_the_kind_as_short_answer_and_the_phrase_in_the_text(tmp_path: Path,
+                                                                                   real_embedder) -> None:  # noqa: ANN001
+    kb = _kb(tmp_path, {"duke": DUKE, "bridge": BRIDGE}, real_embedder)
+    answer = kb.ask("What kind of war did Duke Arvid support against the northern raiders?")
+    assert not answer.abstained and answer.short_answer == "non-religious", answer.short_answer
+    assert "non-religious war" in answer.text
+    _check_citations(kb, answer)
