@@ -639,8 +639,43 @@ _TIME_UNITS = frozenset(tokenize("second seconds minute minutes hour hours day d
                                   "decade decades century centuries"))
 
 
+_PLURAL_ASK = re.compile(r"\b(?:two|three|four|five|six|several|both|multiple|various)\b|"
+                         r"^\W*(?:\w+\s+)?(?:who|what|which)\s+(?:are|were)\b", re.IGNORECASE)
+
+
+def asks_plural(question: str, frame: QuestionFrame) -> bool:
+    """Whether the question asks for more than one thing: a plural asked-for noun ("which countries"),
+    a count of them ("the two major thoroughfares") or a plural verb ("Who were ...")."""
+    head = frame.head.lower()
+    return bool(_PLURAL_ASK.search(question)) or (bool(head) and _singular(head) != head)
+
+
+_LIST_JOIN = re.compile(r",\s*|,?\s+(?:and|or)\s+")
+
+
+def coordinated_names(qtype: QuestionType, sent_text: str,
+                 ents: Sequence[tuple[str, int, int, str]]) -> list[tuple[str, int, int, str, float]]:
+    """Lists of names of one label ("Germany and Switzerland", "Peter Davison, Colin Baker and Sylvester
+    McCoy") as single candidates of that label: a question may ask for all of them."""
+    out: list[tuple[str, int, int, str, float]] = []
+    run: list[tuple[str, int, int, str]] = []
+    for ent in sorted(ents, key=lambda e: e[1]) + [("", 10**9, 10**9, "")]:
+        prev = run[-1] if run else None
+        if prev and ent[0] == prev[0] and _LIST_JOIN.fullmatch(sent_text[prev[2]:ent[1]]):
+            run.append(ent)
+            continue
+        if len(run) > 1 and run[0][0] not in WHEN + NUMBER and re.search(r"\b(?:and|or)\s+$",
+                                                                            sent_text[run[-2][2]:run[-1][1]]):
+            label, a, b = run[0][0], run[0][1], run[-1][2]
+            fit = _label_fit(qtype, label)
+            if fit > 0:
+                out.append((label, a, b, sent_text[a:b], fit))
+        run = [ent]
+    return out
+
+
 def _typed_spans(qtype: QuestionType, sent_text: str, spans: Sequence[tuple[str, int, int, str]],
-                 heads: set[str] = frozenset()) -> list[tuple[str, int, int, str, float]]:
+                 heads: set[str] = frozenset(), plural: bool = False) -> list[tuple[str, int, int, str, float]]:
     """Candidate spans with a type fit in [0, 1]: the question's first label fits best."""
     ents = _merge_adjacent_dates([sp for sp in spans if not sp[0].startswith("NP")], sent_text)
     nps = [sp for sp in spans if sp[0].startswith("NP")]
@@ -655,6 +690,8 @@ def _typed_spans(qtype: QuestionType, sent_text: str, spans: Sequence[tuple[str,
                 for _, na, nb, nraw in nps:
                     if na <= a and b <= nb and (na, nb) != (a, b) and _PLACE_HEAD.search(nraw.rstrip(" .,")):
                         out.append(("NP", na, nb, nraw, fit))
+    if plural:
+        out.extend(coordinated_names(qtype, sent_text, ents))
     if heads and qtype.name != "number":  # a phrase naming the asked-for noun ("Ramstein Air Base" for "which base")
         for label, a, b, raw in list(ents) + nps:
             words = tokenize(raw)
@@ -794,13 +831,14 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
     top_sent = max((s.score for s in sentences), default=1.0) or 1.0
     qkind = {f"q_{n}": float(qtype.name == n) for n in QTYPES}
     naming_q = bool(_NAMING_QUESTION.search(question))
+    plural = asks_plural(question, frame)
     out: list[Occurrence] = []
     for position, (sent, spans, toks) in enumerate(zip(sentences, analyses, parses)):
         words = [(m.start(), m.end(), set(tokenize(m.group()))) for m in _WORD_RE.finditer(sent.text)]
         matched = [i for i, (_, _, t) in enumerate(words) if t & qterms]
         matched_toks = {i for i, t in enumerate(toks) if set(tokenize(t.text)) & (qterms - heads)}
         matched_verbs = {i for i in matched_toks if toks[i].pos == "VERB"}
-        for label, a0, b0, raw, fit in _typed_spans(qtype, sent.text, spans, heads):
+        for label, a0, b0, raw, fit in _typed_spans(qtype, sent.text, spans, heads, plural):
             base_fit = fit
             text, a, b = clean_span(raw, a0, b0)
             text, a = _strip_leading(text, a)

@@ -13,15 +13,18 @@ from rag.answer import (
     Analyzer,
     Candidate,
     QuestionFrame,
+    QuestionType,
     ScoredSentence,
     Token,
     _merge_adjacent_dates,
     asked_role,
+    asks_plural,
     bare_figure,
     bare_kind,
     classify_question,
     clean_span,
     complete_span,
+    coordinated_names,
     date_unasked,
     extract_candidates,
     governed_by,
@@ -30,8 +33,8 @@ from rag.answer import (
     role_named,
     slot_fit,
     supporting,
-    unmentioned_years,
     tree_distance,
+    unmentioned_years,
     with_title,
 )
 from rag.types import Document
@@ -324,6 +327,45 @@ def test_short_answer_of_a_count_drops_the_counted_noun(analyzer: Analyzer, ques
 def test_short_answer_of_a_kind_question_drops_the_asked_noun(question: str, span: str, short: str) -> None:
     got = bare_kind(span, question)
     assert got == short and got in span
+
+
+def _ents(sentence: str, label: str, *names: str) -> list[tuple[str, int, int, str]]:
+    return [(label, sentence.index(n), sentence.index(n) + len(n), n) for n in names]
+
+
+def test_coordinated_names_are_lists_of_one_label_ending_in_and_or_or() -> None:
+    place, person = QuestionType("place", ("GPE", "LOC", "FAC")), QuestionType("person", ("PERSON",))
+    s = "The vases came from Velora and Kessland, while Arnby sent none."
+    assert [c[3] for c in coordinated_names(place, s, _ents(s, "GPE", "Velora", "Kessland", "Arnby"))] == [
+        "Velora and Kessland"]
+    s = "Ada Wren, Ben Oak or Cy Moss will chair it."
+    assert [c[3] for c in coordinated_names(person, s, _ents(s, "PERSON", "Ada Wren", "Ben Oak", "Cy Moss"))] == [
+        "Ada Wren, Ben Oak or Cy Moss"]
+    s = "Velora, Kessland: the two rivals."  # no "and"/"or": not a list
+    assert coordinated_names(place, s, _ents(s, "GPE", "Velora", "Kessland")) == []
+    s = "Ada Wren and Velora signed."  # two labels
+    assert coordinated_names(person, s, _ents(s, "PERSON", "Ada Wren") + _ents(s, "GPE", "Velora")) == []
+    s = "It met on Monday and Tuesday."  # dates and figures are not joined (date ranges are merged elsewhere)
+    assert coordinated_names(QuestionType("date", ("DATE", "TIME")), s, _ents(s, "DATE", "Monday", "Tuesday")) == []
+
+
+@pytest.mark.parametrize(("question", "plural"), [
+    ("Which countries produced the largest vases?", True),
+    ("What are the two major roads of the district?", True),
+    ("Who were the commentators of the final?", True),
+    ("Which country produced the largest vase?", False),
+    ("Who is the founder of the festival?", False),
+])
+def test_asks_plural(analyzer: Analyzer, question: str, plural: bool) -> None:
+    assert asks_plural(question, frame_of(question, analyzer)) is plural
+
+
+def test_a_plural_question_takes_the_whole_list_of_names(analyzer: Analyzer) -> None:
+    sentence = "Workshops from Germany and Switzerland made the largest vases in the collection around 1700."
+    assert best_answer("Which countries made the largest vases in the collection?", [sentence],
+                       analyzer) == "Germany and Switzerland"
+    assert best_answer("Which country made the largest vases in the collection?", [sentence],
+                       analyzer) in ("Germany", "Switzerland")
 
 
 def test_a_figure_loses_the_verb_tagged_with_it(analyzer: Analyzer) -> None:
