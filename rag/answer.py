@@ -654,7 +654,7 @@ _LIST_JOIN = re.compile(r",\s*|,?\s+(?:and|or)\s+")
 
 
 def coordinated_names(qtype: QuestionType, sent_text: str,
-                 ents: Sequence[tuple[str, int, int, str]]) -> list[tuple[str, int, int, str, float]]:
+                      ents: Sequence[tuple[str, int, int, str]]) -> list[tuple[str, int, int, str, float]]:
     """Lists of names of one label ("Germany and Switzerland", "Peter Davison, Colin Baker and Sylvester
     McCoy") as single candidates of that label: a question may ask for all of them."""
     out: list[tuple[str, int, int, str, float]] = []
@@ -664,8 +664,8 @@ def coordinated_names(qtype: QuestionType, sent_text: str,
         if prev and ent[0] == prev[0] and _LIST_JOIN.fullmatch(sent_text[prev[2]:ent[1]]):
             run.append(ent)
             continue
-        if len(run) > 1 and run[0][0] not in WHEN + NUMBER and re.search(r"\b(?:and|or)\s+$",
-                                                                            sent_text[run[-2][2]:run[-1][1]]):
+        joined = len(run) > 1 and re.search(r"\b(?:and|or)\s+$", sent_text[run[-2][2]:run[-1][1]])
+        if joined and run[0][0] not in WHEN + NUMBER:
             label, a, b = run[0][0], run[0][1], run[-1][2]
             fit = _label_fit(qtype, label)
             if fit > 0:
@@ -1367,7 +1367,7 @@ def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int 
         rival_cites = _citations(snapshot, rival_supports, len(cites) + 1)
         text = (f"The articles disagree: {best.text} {_markers(cites)} versus {rival.text} "
                 f"{_markers(rival_cites)}.")
-        short = f"{bare_figure(best.text, question, frame)} or {bare_figure(rival.text, question, frame)}"  # figures
+        short = f"{bare_figure(best.text, question, frame)} or {bare_figure(rival.text, question, frame)}"
         notes.append(f"conflicting figures: {best.text} ({', '.join(sorted(best.docs))}) vs "
                      f"{rival.text} ({', '.join(sorted(rival.docs))})")
         cites += rival_cites

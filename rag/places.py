@@ -23,8 +23,8 @@ from .errors import ModelNotFoundError
 CITY_HEADS = frozenset("city town capital village port".split())
 COUNTRY_HEADS = frozenset("country nation".split())
 
-# Demonyms that do not start with their country's name ("French" is of France); the others are found
-# by prefix ("Iranian" of Iran, "Iraqi" of Iraq, "Lebanese" of Lebanon).
+# Demonyms that do not start with their country's name ("French" is of France), and words naming no one
+# country (""); the others are found by prefix ("Iranian" of Iran, "Iraqi" of Iraq, "Lebanese" of Lebanon).
 _DEMONYMS = {
     "american": "US", "british": "GB", "english": "GB", "scottish": "GB", "welsh": "GB", "french": "FR",
     "dutch": "NL", "swiss": "CH", "spanish": "ES", "greek": "GR", "turkish": "TR", "danish": "DK",
@@ -44,8 +44,8 @@ MAX_NAME_WORDS = 4
 
 @dataclass(frozen=True)
 class Gazetteer:
-    """Lower-cased place names to ISO country codes: a country's own code; every country with a city of
-    that name (GeoNames cities of 15,000 people or more)."""
+    """Place names (lower-cased, accents folded) to ISO country codes: a country's own code; every country
+    with a city of that name (GeoNames cities of 15,000 people or more)."""
 
     countries: Mapping[str, str]
     cities: Mapping[str, frozenset[str]]
@@ -68,7 +68,7 @@ class Gazetteer:
 
     def places(self, text: str) -> tuple[str, frozenset[str], bool]:
         """The place ``text`` starts with (after "the"), the countries it may lie in, and whether it is a
-        country: "Baghdad's Green Zone" gives ("Baghdad", {"IQ"}, False); ("", {}, False) when the
+        country: "Baghdad's Green Zone" gives ("baghdad", {"IQ"}, False); ("", {}, False) when the
         gazetteer does not know its first words."""
         words = []
         for word in re.sub(r"^the\s+", "", text.strip(), flags=re.IGNORECASE).split():
