@@ -1301,9 +1301,16 @@ def head_modifiers(tokens: Sequence[Token], frame: QuestionFrame) -> list[str]:
 def unmentioned_years(question: str, documents: Sequence[Document]) -> list[str]:
     """The years ``question`` names that none of ``documents`` mentions in its text, title or date:
     "Who was the US Secretary of Defense in January 2022?" is not answered by an article that never
-    mentions 2022, whatever name it gives."""
-    told = " ".join(f"{d.title} {d.date} {d.text}" for d in documents)
-    return [y for y in dict.fromkeys(_SET_IN_YEAR.findall(question)) if not re.search(rf"(?<!\d){y}(?!\d)", told)]
+    mentions 2022, whatever name it gives. A dated article mentions the years it calls "last year",
+    "this year" and "next year" too."""
+    told = {m for d in documents for m in re.findall(r"(?<!\d)\d{4}(?!\d)", f"{d.title} {d.date} {d.text}")}
+    for d in documents:
+        dated = re.match(r"(\d{4})-", d.date)
+        if dated:
+            for word, shift in (("last", -1), ("this", 0), ("next", 1)):
+                if re.search(rf"\b{word} year\b", d.text, re.IGNORECASE):
+                    told.add(str(int(dated.group(1)) + shift))
+    return [y for y in dict.fromkeys(_SET_IN_YEAR.findall(question)) if y not in told]
 
 
 def form_mismatch(snapshot: Any, question: str, qtokens: Sequence[Token], frame: QuestionFrame,

@@ -180,6 +180,10 @@ def test_unmentioned_years_are_the_years_a_question_is_set_in_that_no_article_me
     assert unmentioned_years("Who was the 2019 champion?", [old]) == []  # a year naming a thing, not a time
     assert unmentioned_years("How many were killed in 2,019 attacks?", [old]) == []
     assert unmentioned_years("Who led in 2019?", [old, Document("b", "In 2019 Ben Oak led.")]) == []
+    relative = Document("c", "Last year Ben Oak led the count.", date="2020-03-01")
+    assert unmentioned_years("Who led the count in 2019?", [relative]) == []  # "last year" of a 2020 article
+    assert unmentioned_years("Who led the count in 2018?", [relative]) == ["2018"]
+    assert unmentioned_years("Who led the count in 2019?", [Document("d", "Last year Ben Oak led.")]) == ["2019"]
 
 
 def test_percentage_questions_prefer_percent_entities(analyzer: Analyzer) -> None:
