@@ -136,7 +136,7 @@ def place_mismatch(head: str, modifiers: Sequence[str], answer: str, gazetteer: 
     for word in modifiers:
         code = gazetteer.country_of_demonym(word)
         if code and code not in where:
-            return f"{answer!r} is not in the country {word!r} names"
+            return f"{answer!r} is not in the country that {word!r} names"
     return ""
 
 
