@@ -10,6 +10,7 @@ country when any city of that name lies there.
 from __future__ import annotations
 
 import json
+import os
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -61,7 +62,7 @@ class Gazetteer:
         for name, iso in self.countries.items():
             if " " in name or len(name) < 4:
                 continue
-            n = _common_prefix(w, name)
+            n = len(os.path.commonprefix([w, name]))
             if n >= max(4, len(name) - 2) and n > best:
                 best, code = n, iso
         return code
@@ -88,13 +89,6 @@ class Gazetteer:
             if name in self.cities:
                 return name, self.cities[name], False
         return "", frozenset(), False
-
-
-def _common_prefix(a: str, b: str) -> int:
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return n
 
 
 def _data_dir() -> Path:
