@@ -5,11 +5,14 @@ sentences against the question (embedding similarity and idf-weighted term cover
 extracts candidate answers of the type the question asks for with spaCy's named entities
 (who: PERSON/ORG, where: GPE/LOC/FAC, when: DATE, how many: CARDINAL/QUANTITY, what/which:
 entities then noun phrases; a what/which question takes its type from its head noun, "which faction
-leader" asking for a person), excluding what the question already names. Spans are preferred where the
-question's answer would sit: after the question's preposition, named by its head noun, close in the
-dependency tree to the question's words, the subject of its verb, a count of its counted noun. Those
-signals are features of a learned linear span ranker (:mod:`rag.span_rank`, fitted on SQuAD v1.1);
-``Config(span_ranker="heuristic")`` uses their hand-built product instead. Candidates are pooled
+leader" asking for a person), excluding what the question already names. A why-question takes the
+reasons its sentences give ("because ...", "due to ...", an infinitive of purpose) when they give one;
+a how-long question takes lengths of time ("nine months", "since 1951"), never a point in time.
+Spans are preferred where the question's answer would sit: after the question's preposition, named
+by its head noun, close in the dependency tree to the question's words, the subject of its verb, a
+count of its counted noun. Those signals are features of a learned linear span ranker
+(:mod:`rag.span_rank`, fitted on SQuAD v1.1); ``Config(span_ranker="heuristic")`` uses their
+hand-built product instead. Candidates are pooled
 across sentences and articles (a string's score is the ranker's probability mass over its
 occurrences): agreement raises confidence and cites one sentence per agreeing article; differing
 figures from different articles are reported as a conflict.
@@ -87,12 +90,14 @@ _ORG_NOUNS = (r"group|organi[sz]ation|militia|faction|agency|network|outlet|news
 _PLACE_NOUNS = (r"city|country|countries|place|province|region|town|area|capital|base|airport|square|governorate"
                 r"|location|state|nation|village|district|border|site|zone|street|neighbo[u]?rhood|building")
 _RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (r"\bwhy\b|\bfor what (?:reason|purpose)\b", "reason", ("REASON",)),
     (r"\bhow (many|much)\b|\bhow (large|big|strong|high|far|old)\b"
      rf"|\b(what|which)\b{_GAP}(number|percentage|share|proportion|figure|amount|size|toll|strength|total|count)\b"
      r"|\b(what|which) (number|percentage|share|figure|amount|size|toll|total)\b", "number", NUMBER),
     (r"\bwhen\b|\bhow long ago\b"
      rf"|\b(what|which)\b{_GAP}?(date|day|year|month|time|deadline|period|decade|century|week)\b"
      r"|\b(what|which) (date|day|year|month|time|deadline)\b", "date", WHEN),
+    (r"\bhow long\b", "date", (*WHEN, "QUANTITY", "CARDINAL")),  # a duration ("nine months") or a length
     (rf"\bwhere\b|\b(what|which)\b{_GAP}?({_PLACE_NOUNS})\b|\b(what|which) ({_PLACE_NOUNS})\b", "place", PLACE),
     (rf"\b(what|which)\b{_GAP}?({_ORG_NOUNS})\b|\b(what|which) ({_ORG_NOUNS})\b", "org", ("ORG",)),
     (rf"\b(who|whom|whose)\b|\b(what|which)\b{_GAP}?({_PERSON_NOUNS})\b|\b(what|which) ({_PERSON_NOUNS})\b",
@@ -722,6 +727,89 @@ def _typed_spans(qtype: QuestionType, sent_text: str, spans: Sequence[tuple[str,
     return out
 
 
+# Words that open a reason or purpose: a subordinate clause ("because ..."), a phrase ("because of ...",
+# "due to ..."), and how well each tends to give a reason ("as" and "since" also tell time).
+_REASON_MARKS = {"because": 1.0, "since": 0.6, "as": 0.5, "so": 0.7}
+_REASON_PREPS = {("because", "of"): 1.0, ("due", "to"): 1.0, ("owing", "to"): 1.0, ("thanks", "to"): 0.9}
+REASON_CHARS = 110  # a longer clause is cut at its first comma or semicolon
+
+
+def _subtree_end(tokens: Sequence[Token], i: int) -> int:
+    """Index of the last token of the subtree headed by token ``i``."""
+    kids: dict[int, list[int]] = {}
+    for j, t in enumerate(tokens):
+        if t.head != j:
+            kids.setdefault(t.head, []).append(j)
+    last, todo = i, [i]
+    while todo:
+        n = todo.pop()
+        last = max(last, n)
+        todo.extend(kids.get(n, ()))
+    return last
+
+
+def reason_clauses(text: str, tokens: Sequence[Token]) -> list[tuple[str, int, int, str, float]]:
+    """Reasons and purposes a sentence gives, as (label "REASON", start, end, text, fit): the clause after
+    "because", "since", "as" or "so (that)"; the phrase after "because of", "due to"; an infinitive of
+    purpose ("to clean them", "in order to ..."); "for" with a gerund ("for not having a permit")."""
+    out: list[tuple[str, int, int, str, float]] = []
+
+    def add(first: int, last: int, fit: float) -> None:
+        if first > last or first >= len(tokens):
+            return
+        a, b = tokens[first].start, tokens[last].end
+        raw = text[a:b]
+        cut = raw.find("[")  # a reference mark ("[citation needed]") or a bracket closed outside ends the reason
+        if raw.count("(") < raw.count(")"):
+            cut = min(c for c in (cut, raw.find(")")) if c >= 0)
+        if cut >= 0:
+            b = a + cut
+            raw = text[a:b]
+        if len(raw) > REASON_CHARS:
+            m = re.search(r"[,;]\s", raw[20:])
+            if m is None:
+                return
+            b = a + 20 + m.start()
+            raw = text[a:b]
+        if re.search(r"[^\W\d_]", raw):
+            out.append(("REASON", a, b, raw, fit))
+
+    for i, t in enumerate(tokens):
+        low = t.text.lower()
+        nxt = tokens[i + 1].text.lower() if i + 1 < len(tokens) else ""
+        if t.dep == "mark" and low in _REASON_MARKS and t.head > i:
+            start = i + 2 if low == "so" and nxt == "that" else i + 1
+            add(start, _subtree_end(tokens, t.head), _REASON_MARKS[low])
+        elif (low, nxt) in _REASON_PREPS:  # the words hanging on either ("Due to its location between ...")
+            objs = [j for j in range(i + 2, len(tokens)) if tokens[j].head in (i, i + 1)]
+            if objs:
+                add(i + 2, max(_subtree_end(tokens, j) for j in objs), _REASON_PREPS[(low, nxt)])
+        elif low == "to" and t.dep == "aux" and t.head > i:  # purpose, not a complement ("continues to rise")
+            order = i >= 2 and tokens[i - 2].text.lower() == "in" and tokens[i - 1].text.lower() == "order"
+            if order or tokens[t.head].dep == "advcl":
+                add(i, _subtree_end(tokens, t.head), 1.0)
+        elif low == "for" and t.dep == "prep":
+            gerund = next((j for j in range(i + 1, len(tokens)) if tokens[j].head == i and tokens[j].dep == "pcomp"
+                           and tokens[j].text.lower().endswith("ing")), None)
+            if gerund is not None:
+                add(i + 1, _subtree_end(tokens, gerund), 0.8)
+    return out
+
+
+_SINCE_UNTIL = re.compile(r"\b(?:since|until|till)\s+(?:the\s+)?$", re.IGNORECASE)
+_HOW_LONG = re.compile(r"\bhow long\b(?!\s+ago\b)", re.IGNORECASE)
+# A length of time ("nine months", "a 30-second spot"), a stretch between two times ("1870 to 1939", "since 1951").
+_TIME_SPAN = re.compile(r"\b(?:seconds?|minutes?|hours?|days?|nights?|weeks?|fortnights?|months?|years?|decades?"
+                        r"|centur(?:y|ies)|millenni(?:um|a)|generations?|lifetimes?)\b"
+                        r"|\d\s*(?:to|until|till|through|-|–|—)\s*\d|\b(?:between|since|until|till)\b",
+                        re.IGNORECASE)
+
+
+def is_duration(text: str, label: str) -> bool:
+    """Whether a span can answer "how long": a length of time or a stretch of it, or a measured quantity."""
+    return label == "QUANTITY" or bool(_TIME_SPAN.search(text))
+
+
 def _tokens_of(analyzer: Any, texts: Sequence[str]) -> list[tuple[Token, ...]]:
     """Parsed tokens of ``texts``; none from an analyzer that only finds spans (syntax features then stay off)."""
     tokens = getattr(analyzer, "tokens", None)
@@ -832,13 +920,18 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
     qkind = {f"q_{n}": float(qtype.name == n) for n in QTYPES}
     naming_q = bool(_NAMING_QUESTION.search(question))
     plural = asks_plural(question, frame)
+    # A why-question takes the reasons the sentences give, if any gives one; else their typed spans.
+    reasons = [reason_clauses(s.text, toks) for s, toks in zip(sentences, parses)] if qtype.name == "reason" else []
+    by_reason = any(reasons)
+    duration_q = bool(_HOW_LONG.search(question))
     out: list[Occurrence] = []
     for position, (sent, spans, toks) in enumerate(zip(sentences, analyses, parses)):
         words = [(m.start(), m.end(), set(tokenize(m.group()))) for m in _WORD_RE.finditer(sent.text)]
         matched = [i for i, (_, _, t) in enumerate(words) if t & qterms]
         matched_toks = {i for i, t in enumerate(toks) if set(tokenize(t.text)) & (qterms - heads)}
         matched_verbs = {i for i in matched_toks if toks[i].pos == "VERB"}
-        for label, a0, b0, raw, fit in _typed_spans(qtype, sent.text, spans, heads, plural):
+        typed = reasons[position] if by_reason else _typed_spans(qtype, sent.text, spans, heads, plural)
+        for label, a0, b0, raw, fit in typed:
             base_fit = fit
             text, a, b = clean_span(raw, a0, b0)
             text, a = _strip_leading(text, a)
@@ -877,10 +970,18 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
                     fit, unit_match = 1.2, True  # "five days" for "how many days", "2,500 troops" for "how many troops"
                 elif counted:
                     fit, counted_other = fit * 0.6, True  # a count of something else ("two bases" for "how many days")
-            relative = qtype.name == "date" and label in WHEN and not re.search(
+            relative = qtype.name == "date" and label in WHEN and not duration_q and not re.search(
                 r"\d|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec", text.lower())
             if relative:
                 fit *= 0.75  # relative dates ("days later", "Saturday") are weaker answers
+            if duration_q:  # "how long": a length of time or space, never a point in time
+                bound = _SINCE_UNTIL.search(sent.text, max(0, a - 8), a)
+                if label in WHEN and bound:  # "since 1951" answers how long; "1951" alone does not
+                    a = bound.start()
+                    text = sent.text[a:b]
+                elif label in WHEN and not is_duration(text, label):
+                    continue
+                fit *= 1.3 if is_duration(text, label) else 0.4
             inside = [i for i, (ws, we, _) in enumerate(words) if ws >= a and we <= b]
             first, last = (inside[0], inside[-1]) if inside else (0, 0)
             outside = [i for i in matched if i < first or i > last]

@@ -28,8 +28,10 @@ from rag.answer import (
     date_unasked,
     extract_candidates,
     governed_by,
+    is_duration,
     head_modifiers,
     question_frame,
+    reason_clauses,
     role_named,
     slot_fit,
     supporting,
@@ -430,3 +432,53 @@ def test_the_noun_of_a_fixed_adverbial_is_no_candidate(analyzer: Analyzer) -> No
     texts = {c.text for c in extract_candidates(question, frame.qtype, scored, analyzer, None, frame)}
     assert "advisory role" in texts
     assert not texts & {"fact", "example"}
+
+
+@pytest.mark.parametrize(("sentence", "reasons"), [
+    ("The lakes are emptied before winter to clean them of plants.", ["to clean them of plants"]),
+    ("Ada Wren was sent home for not having a residence permit.", ["not having a residence permit"]),
+    ("The guild liked medicine because it ensured a high income.", ["it ensured a high income"]),
+    ("Due to its central location, Velora became the capital.", ["its central location"]),
+    ("The ferry was cancelled because of the storm over the bay.", ["the storm over the bay"]),
+    ("The army sent troops to the fort in order to distract the rebels.", ["to distract the rebels"]),
+    ("He left early so that he could catch the train.", ["he could catch the train"]),
+    ("Prices continue to rise in Velora.", []),  # a complement, not a purpose
+    ("She was thanked for the gift.", []),  # "for" with a noun gives no reason
+    ("The river floods because the dams are old.[citation needed] Nobody repairs them.", ["the dams are old."]),
+])
+def test_reason_clauses_are_the_reasons_and_purposes_a_sentence_gives(analyzer: Analyzer, sentence: str,
+                                                                       reasons: list[str]) -> None:
+    found = reason_clauses(sentence, analyzer.tokens([sentence])[0])
+    assert [r[3] for r in found] == reasons
+    assert all(sentence[a:b] == raw and label == "REASON" for label, a, b, raw, _ in found)
+
+
+def test_a_why_question_asks_for_a_reason_and_takes_the_reason_clause(analyzer: Analyzer) -> None:
+    assert classify_question("Why did the police bring Ada Wren back to Velora?").name == "reason"
+    assert classify_question("For what reason was the bridge closed?").name == "reason"
+    assert classify_question("Who closed the bridge?").name != "reason"
+    sentences = ["The police brought Ada Wren back to Velora in March 1879 for not having a residence permit.",
+                 "Ada Wren later moved to Kessland with her brother Tomas."]
+    assert best_answer("Why did the police bring Ada Wren back to Velora?", sentences, analyzer) == (
+        "not having a residence permit")
+    # No sentence gives a reason: the question's typed spans still answer (no reason is made up).
+    assert best_answer("Why did Ada Wren move to Kessland?", sentences[1:], analyzer) != ""
+
+
+@pytest.mark.parametrize(("text", "label", "duration"), [
+    ("nine months", "DATE", True), ("a 30-second", "DATE", True), ("1870 to 1939", "DATE", True),
+    ("between 1361 and 1528", "DATE", True), ("720 feet", "QUANTITY", True),
+    ("1891", "DATE", False), ("4 August 1915", "DATE", False), ("Monday", "DATE", False), ("Tesla", "PERSON", False),
+])
+def test_is_duration(text: str, label: str, duration: bool) -> None:
+    assert is_duration(text, label) is duration
+
+
+def test_a_how_long_question_takes_a_length_of_time_not_a_point_in_time(analyzer: Analyzer) -> None:
+    assert classify_question("How long did the siege of Velora last?").name == "date"
+    sentence = "The siege of Velora began in 1891 and lasted six years, until the duke's army withdrew."
+    assert best_answer("How long did the siege of Velora last?", [sentence], analyzer) == "six years"
+    assert best_answer("When did the siege of Velora begin?", [sentence], analyzer) == "1891"
+    # A point in time after "since" answers with the word that makes it a stretch of time.
+    sentence = "Radio Velora, founded by Ada Wren in a garage, has broadcast from the harbour since 1951."
+    assert best_answer("How long has Radio Velora broadcast from the harbour?", [sentence], analyzer) == "since 1951"

@@ -196,3 +196,17 @@ def test_a_kind_question_gets_the_kind_as_short_answer_and_the_phrase_in_the_tex
     assert not answer.abstained and answer.short_answer == "non-religious", answer.short_answer
     assert "non-religious war" in answer.text
     _check_citations(kb, answer)
+
+
+CLOSURE = ("Bridge closed again. The Kessel river bridge in Arnby was closed on Monday because cracks had appeared "
+           "in its main pillar, the mayor said. Ferries will carry commuters across the river until it reopens.")
+
+
+def test_a_why_question_is_answered_with_the_reason_the_article_gives(tmp_path: Path,
+                                                                      real_embedder) -> None:  # noqa: ANN001
+    kb = _kb(tmp_path, {"closure": CLOSURE, "bridge": BRIDGE, "duke": DUKE}, real_embedder)
+    answer = kb.ask("Why was the Kessel river bridge closed on Monday?")
+    assert not answer.abstained, answer.confidence
+    assert answer.short_answer == "cracks had appeared in its main pillar", answer.short_answer
+    assert answer.citations[0].doc_id == "closure"
+    _check_citations(kb, answer)
