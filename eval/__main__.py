@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="SQuAD dev JSON file")
     p.add_argument("--sample", type=int, default=1000, help="questions to sample (default %(default)s)")
     p.add_argument("--seed", type=int, default=13, help="sampling seed (default %(default)s)")
+    p.add_argument("--match", metavar="REGEX", help="only questions matching this regular expression "
+                   "(case-insensitive), sampled after the match: --match '\\bwhy\\b' --sample 20000 takes every one")
     _common(p)
     p.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode for answering")
     p.add_argument("--out", help="result JSON (default eval/results/squad-v<version>.json)")
@@ -111,7 +113,7 @@ def cmd_squad(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     from eval.squad import run_squad
 
     result = run_squad(args.version, args.data, sample=args.sample, seed=args.seed, index=args.index, k=args.k,
-                       mode=args.mode, overrides=overrides, progress=not args.quiet)
+                       mode=args.mode, overrides=overrides, progress=not args.quiet, match=args.match)
     _warn(result["warnings"])
     out = args.out or f"eval/results/squad-v{args.version}.json"
     write_json(out, result)

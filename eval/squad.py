@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import tempfile
 import time
@@ -85,6 +86,19 @@ def sample_questions(questions: Sequence[SquadQuestion], n: int, seed: int) -> l
         raise ValueError(f"--sample must be at least 1, got {n}")
     picked = random.Random(seed).sample(list(questions), min(n, len(questions)))
     return sorted(picked, key=lambda q: q.position)
+
+
+def matching_questions(questions: Sequence[SquadQuestion], pattern: str) -> list[SquadQuestion]:
+    """The questions ``pattern`` (a regular expression, case-insensitive) finds; an error if it is invalid
+    or finds none."""
+    try:
+        found = re.compile(pattern, re.IGNORECASE)
+    except re.error as e:
+        raise ValueError(f"--match {pattern!r} is not a valid regular expression: {e}") from e
+    out = [q for q in questions if found.search(q.question)]
+    if not out:
+        raise ValueError(f"--match {pattern!r} finds no question")
+    return out
 
 
 def restrict(dataset: dict[str, Any], ids: set[str]) -> dict[str, Any]:
@@ -198,15 +212,17 @@ def default_index(version: str) -> Path:
 
 def run_squad(version: str, data: str | Path, *, sample: int, seed: int, index: str | Path | None = None,
               k: int = 5, mode: str = "hybrid", overrides: dict[str, Any] | None = None,
-              progress: bool = False) -> dict[str, Any]:
-    """Everything ``python -m eval squad`` does but printing and writing."""
+              progress: bool = False, match: str | None = None) -> dict[str, Any]:
+    """Everything ``python -m eval squad`` does but printing and writing; ``match``: only the questions
+    this regular expression finds (case-insensitive), e.g. one question family."""
     dataset = load_dataset(data)
     notes: list[str] = []
     file_version = str(dataset.get("version", "")).lstrip("v")
     if file_version and file_version != version:
         notes.append(f"--version {version} but the file says version {dataset.get('version')}")
     questions = squad_questions(dataset)
-    picked = sample_questions(questions, sample, seed)
+    pool = questions if match is None else matching_questions(questions, match)
+    picked = sample_questions(pool, sample, seed)
     index_dir = Path(index) if index else default_index(version)
     kb, reused = squad_index(dataset, index_dir, overrides or {}, progress=progress, notes=notes)
     result = evaluate_squad(kb, dataset, picked, k=k, mode=mode, progress=progress)
@@ -216,7 +232,7 @@ def run_squad(version: str, data: str | Path, *, sample: int, seed: int, index: 
             "dataset": {"version": version, "path": str(data), "sha256": file_sha256(data),
                         "paragraphs": len(squad_documents(dataset)), "questions": len(questions),
                         "sampled": len(picked), "sampled_answerable": sum(q.answerable for q in picked),
-                        "seed": seed},
+                        "seed": seed, "match": match},
             "index": {"dir": str(index_dir), "reused": reused, "documents": stats["documents"],
                       "chunks": stats["chunks"]},
             "config": {**kb.config.to_dict(), "k": k, "retrieval_k": RETRIEVAL_K, "search_mode": mode},

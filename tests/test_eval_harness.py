@@ -22,6 +22,7 @@ from eval.gold import GoldError, load_gold
 from eval.harness import METRIC_NAMES, aggregate, by_type, evaluate, evaluate_question, repair_counts, run_eval
 from eval.squad import (
     evaluate_squad,
+    matching_questions,
     restrict,
     run_squad,
     sample_questions,
@@ -537,6 +538,21 @@ def test_squad_scoring_with_fixed_retrieval_and_answers() -> None:
     assert a["HasAns_exact"] == 50.0 and a["NoAns_exact"] == 100.0 and a["exact"] == 60.0
     assert a["HasAns_f1"] == pytest.approx(100 * (1 + 0.8 + 0 + 1) / 4)
     assert res["abstention"] == {"abstain_precision": 0.5, "abstain_recall": 1.0, "false_abstention_rate": 0.25}
+
+
+def test_squad_match_keeps_one_question_family_and_rejects_a_bad_pattern(tmp_path: Path) -> None:
+    questions = squad_questions(_squad("1.1"))
+    assert [q.id for q in matching_questions(questions, r"^who\b")] == ["a1", "c1"]
+    assert [q.id for q in matching_questions(questions, r"HOW MUCH")] == ["a2", "b1"]  # case-insensitive
+    with pytest.raises(ValueError, match="not a valid regular expression"):
+        matching_questions(questions, "(")
+    with pytest.raises(ValueError, match="finds no question"):
+        matching_questions(questions, r"\bwhy\b")
+    data = tmp_path / "dev-v1.1.json"
+    data.write_text(json.dumps(_squad("1.1")), encoding="utf-8")
+    res = run_squad("1.1", data, sample=99, seed=3, index=tmp_path / "i", overrides=HASH, match=r"^who\b")
+    assert res["answers"]["total"] == 2 and res["dataset"]["match"] == r"^who\b"
+    assert [r["id"] for r in res["rows"]] == ["a1", "c1"]
 
 
 def test_squad_v1_counts_every_sampled_question(tmp_path: Path) -> None:
