@@ -7,7 +7,8 @@ extracts candidate answers of the type the question asks for with spaCy's named 
 entities then noun phrases; a what/which question takes its type from its head noun, "which faction
 leader" asking for a person), excluding what the question already names. A why-question takes the
 reasons its sentences give ("because ...", "due to ...", an infinitive of purpose) when they give one;
-a how-long question takes lengths of time ("nine months", "since 1951"), never a point in time.
+a how-long question takes lengths of time ("nine months", "since 1951"), never a point in time; a
+how-question may take the means a sentence names ("by selling its land" gives "selling its land").
 Spans are preferred where the question's answer would sit: after the question's preposition, named
 by its head noun, close in the dependency tree to the question's words, the subject of its verb, a
 count of its counted noun. Those signals are features of a learned linear span ranker
@@ -748,6 +749,29 @@ def _subtree_end(tokens: Sequence[Token], i: int) -> int:
     return last
 
 
+def _phrase_span(text: str, tokens: Sequence[Token], first: int, last: int) -> tuple[int, int, str] | None:
+    """(start, end, text) of tokens ``first``..``last`` as an answer phrase: cut at a reference mark
+    ("[citation needed]") or a bracket closed outside it, and at its first comma or semicolon when longer
+    than :data:`REASON_CHARS`; None when nothing of a word is left or no cut makes it short enough."""
+    if first > last or first >= len(tokens):
+        return None
+    a, b = tokens[first].start, tokens[last].end
+    raw = text[a:b]
+    cut = raw.find("[")
+    if raw.count("(") < raw.count(")"):
+        cut = min(c for c in (cut, raw.find(")")) if c >= 0)
+    if cut >= 0:
+        b = a + cut
+        raw = text[a:b]
+    if len(raw) > REASON_CHARS:
+        m = re.search(r"[,;]\s", raw[20:])
+        if m is None:
+            return None
+        b = a + 20 + m.start()
+        raw = text[a:b]
+    return (a, b, raw) if re.search(r"[^\W\d_]", raw) else None
+
+
 def reason_clauses(text: str, tokens: Sequence[Token]) -> list[tuple[str, int, int, str, float]]:
     """Reasons and purposes a sentence gives, as (label "REASON", start, end, text, fit): the clause after
     "because", "since", "as" or "so (that)"; the phrase after "because of", "due to"; an infinitive of
@@ -755,24 +779,9 @@ def reason_clauses(text: str, tokens: Sequence[Token]) -> list[tuple[str, int, i
     out: list[tuple[str, int, int, str, float]] = []
 
     def add(first: int, last: int, fit: float) -> None:
-        if first > last or first >= len(tokens):
-            return
-        a, b = tokens[first].start, tokens[last].end
-        raw = text[a:b]
-        cut = raw.find("[")  # a reference mark ("[citation needed]") or a bracket closed outside ends the reason
-        if raw.count("(") < raw.count(")"):
-            cut = min(c for c in (cut, raw.find(")")) if c >= 0)
-        if cut >= 0:
-            b = a + cut
-            raw = text[a:b]
-        if len(raw) > REASON_CHARS:
-            m = re.search(r"[,;]\s", raw[20:])
-            if m is None:
-                return
-            b = a + 20 + m.start()
-            raw = text[a:b]
-        if re.search(r"[^\W\d_]", raw):
-            out.append(("REASON", a, b, raw, fit))
+        span = _phrase_span(text, tokens, first, last)
+        if span is not None:
+            out.append(("REASON", *span, fit))
 
     for i, t in enumerate(tokens):
         low = t.text.lower()
@@ -793,6 +802,25 @@ def reason_clauses(text: str, tokens: Sequence[Token]) -> list[tuple[str, int, i
                            and tokens[j].text.lower().endswith("ing")), None)
             if gerund is not None:
                 add(i + 1, _subtree_end(tokens, gerund), 0.8)
+    return out
+
+
+_MANNER_PREPS = frozenset(("by", "through", "via", "with", "using"))
+
+
+def manner_phrases(text: str, tokens: Sequence[Token]) -> list[tuple[str, int, int, str, float]]:
+    """Means and manners a sentence names, as (label "MANNER", start, end, text, fit): what follows "by"
+    (not a passive's agent), "through", "via", "with" or "using" ("by undulating their bodies", "via pores
+    in the epidermis")."""
+    out: list[tuple[str, int, int, str, float]] = []
+    for i, t in enumerate(tokens):
+        if t.text.lower() not in _MANNER_PREPS or t.dep not in ("prep", "mark"):
+            continue
+        objs = [j for j in range(i + 1, len(tokens)) if tokens[j].head == i and tokens[j].dep in ("pobj", "pcomp")]
+        if objs:
+            span = _phrase_span(text, tokens, i + 1, max(_subtree_end(tokens, j) for j in objs))
+            if span is not None:
+                out.append(("MANNER", *span, 1.0))
     return out
 
 
@@ -924,6 +952,7 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
     reasons = [reason_clauses(s.text, toks) for s, toks in zip(sentences, parses)] if qtype.name == "reason" else []
     by_reason = any(reasons)
     duration_q = bool(_HOW_LONG.search(question))
+    manner_q = frame.wh == "how" and qtype.name == "phrase"  # "How did they raise the money?"
     out: list[Occurrence] = []
     for position, (sent, spans, toks) in enumerate(zip(sentences, analyses, parses)):
         words = [(m.start(), m.end(), set(tokenize(m.group()))) for m in _WORD_RE.finditer(sent.text)]
@@ -931,6 +960,8 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
         matched_toks = {i for i, t in enumerate(toks) if set(tokenize(t.text)) & (qterms - heads)}
         matched_verbs = {i for i in matched_toks if toks[i].pos == "VERB"}
         typed = reasons[position] if by_reason else _typed_spans(qtype, sent.text, spans, heads, plural)
+        if manner_q:
+            typed = typed + manner_phrases(sent.text, toks)
         for label, a0, b0, raw, fit in typed:
             base_fit = fit
             text, a, b = clean_span(raw, a0, b0)

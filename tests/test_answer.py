@@ -29,6 +29,7 @@ from rag.answer import (
     extract_candidates,
     governed_by,
     is_duration,
+    manner_phrases,
     head_modifiers,
     question_frame,
     reason_clauses,
@@ -482,3 +483,23 @@ def test_a_how_long_question_takes_a_length_of_time_not_a_point_in_time(analyzer
     # A point in time after "since" answers with the word that makes it a stretch of time.
     sentence = "Radio Velora, founded by Ada Wren in a garage, has broadcast from the harbour since 1951."
     assert best_answer("How long has Radio Velora broadcast from the harbour?", [sentence], analyzer) == "since 1951"
+
+
+@pytest.mark.parametrize(("sentence", "manners"), [
+    ("Cestids swim by undulating their bodies.", ["undulating their bodies"]),
+    ("The guild raised the money through sponsors and a lottery.", ["sponsors and a lottery"]),
+    ("The prisoner was held with a cangue, a sort of portable stocks.", ["a cangue, a sort of portable stocks"]),
+    ("The bridge was designed by Omar Haddad in 1990.", []),  # a passive's agent is no manner
+    ("The bridge opened in 1990.", []),
+])
+def test_manner_phrases_are_the_means_a_sentence_names(analyzer: Analyzer, sentence: str,
+                                                       manners: list[str]) -> None:
+    found = manner_phrases(sentence, analyzer.tokens([sentence])[0])
+    assert [m[3] for m in found] == manners
+    assert all(sentence[a:b] == raw and label == "MANNER" for label, a, b, raw, _ in found)
+
+
+def test_a_how_question_can_take_the_means_as_its_answer(analyzer: Analyzer) -> None:
+    sentence = "In 1901 the Velora guild, led by Ada Wren, raised the money for the new hall by selling its harbour land."
+    assert best_answer("How did the Velora guild raise the money for the new hall?", [sentence],
+                       analyzer) == "selling its harbour land"
