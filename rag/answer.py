@@ -8,7 +8,8 @@ entities then noun phrases; a what/which question takes its type from its head n
 leader" asking for a person), excluding what the question already names. A why-question takes the
 reasons its sentences give ("because ...", "due to ...", an infinitive of purpose) when they give one;
 a how-long question takes lengths of time ("nine months", "since 1951"), never a point in time; a
-how-question may take the means a sentence names ("by selling its land" gives "selling its land").
+how-question may take the means a sentence names ("by selling its land" gives "selling its land");
+a what-did-they-do question takes verb phrases ("constructed the King's Road").
 Spans are preferred where the question's answer would sit: after the question's preposition, named
 by its head noun, close in the dependency tree to the question's words, the subject of its verb, a
 count of its counted noun. Those signals are features of a learned linear span ranker
@@ -753,6 +754,8 @@ def _phrase_span(text: str, tokens: Sequence[Token], first: int, last: int) -> t
     """(start, end, text) of tokens ``first``..``last`` as an answer phrase: cut at a reference mark
     ("[citation needed]") or a bracket closed outside it, and at its first comma or semicolon when longer
     than :data:`REASON_CHARS`; None when nothing of a word is left or no cut makes it short enough."""
+    while last > first and tokens[last].pos == "PUNCT":  # the sentence's full stop is no part of it
+        last -= 1
     if first > last or first >= len(tokens):
         return None
     a, b = tokens[first].start, tokens[last].end
@@ -821,6 +824,23 @@ def manner_phrases(text: str, tokens: Sequence[Token]) -> list[tuple[str, int, i
             span = _phrase_span(text, tokens, i + 1, max(_subtree_end(tokens, j) for j in objs))
             if span is not None:
                 out.append(("MANNER", *span, 1.0))
+    return out
+
+
+_BE_FORMS = frozenset("be is are was were been being am".split())
+_ACTION_Q = re.compile(r"\bwhat\b.*\b(?:do|doing)\W*$", re.IGNORECASE)  # "What did the council do?"
+
+
+def verb_phrases(text: str, tokens: Sequence[Token]) -> list[tuple[str, int, int, str, float]]:
+    """What a sentence says someone did, as (label "ACTION", start, end, text, fit): each verb with
+    everything it governs after it ("installed arc light systems designed by Tesla"), never its subject."""
+    out: list[tuple[str, int, int, str, float]] = []
+    for i, t in enumerate(tokens):
+        if t.pos != "VERB" or t.dep in ("amod", "compound", "aux", "auxpass") or t.text.lower() in _BE_FORMS:
+            continue  # "there are about thirty" says nobody did anything
+        span = _phrase_span(text, tokens, i, _subtree_end(tokens, i))
+        if span is not None:
+            out.append(("ACTION", *span, 1.0))
     return out
 
 
@@ -953,6 +973,7 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
     by_reason = any(reasons)
     duration_q = bool(_HOW_LONG.search(question))
     manner_q = frame.wh == "how" and qtype.name == "phrase"  # "How did they raise the money?"
+    action_q = qtype.name in _OPEN_TYPES and bool(_ACTION_Q.search(question))
     out: list[Occurrence] = []
     for position, (sent, spans, toks) in enumerate(zip(sentences, analyses, parses)):
         words = [(m.start(), m.end(), set(tokenize(m.group()))) for m in _WORD_RE.finditer(sent.text)]
@@ -962,6 +983,8 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
         typed = reasons[position] if by_reason else _typed_spans(qtype, sent.text, spans, heads, plural)
         if manner_q:
             typed = typed + manner_phrases(sent.text, toks)
+        if action_q:
+            typed = verb_phrases(sent.text, toks)
         for label, a0, b0, raw, fit in typed:
             base_fit = fit
             text, a, b = clean_span(raw, a0, b0)

@@ -38,6 +38,7 @@ from rag.answer import (
     supporting,
     tree_distance,
     unmentioned_years,
+    verb_phrases,
     with_title,
 )
 from rag.types import Document
@@ -503,3 +504,19 @@ def test_a_how_question_can_take_the_means_as_its_answer(analyzer: Analyzer) -> 
     sentence = "In 1901 the Velora guild, led by Ada Wren, raised the money for the new hall by selling its harbour land."
     assert best_answer("How did the Velora guild raise the money for the new hall?", [sentence],
                        analyzer) == "selling its harbour land"
+
+
+def test_verb_phrases_are_what_a_sentence_says_was_done(analyzer: Analyzer) -> None:
+    sentence = "In 1764 the English constructed the King's Road connecting Velora to Arnby."
+    found = [v[3] for v in verb_phrases(sentence, analyzer.tokens([sentence])[0])]
+    assert "constructed the King's Road connecting Velora to Arnby" in found
+    assert all(not v.startswith(("the English", "In 1764")) for v in found)  # never the subject or what precedes
+    sentence = "There are about thirty kinds of lantern in Velora."
+    assert verb_phrases(sentence, analyzer.tokens([sentence])[0]) == []
+
+
+def test_a_what_did_they_do_question_is_answered_with_a_verb_phrase(analyzer: Analyzer) -> None:
+    sentence = "Soon after the treaty, the English constructed the King's Road connecting Velora to Arnby."
+    answer = best_answer("Soon after the treaty, what did the English do?", [sentence], analyzer)
+    assert answer.startswith("constructed the King's Road"), answer
+    assert classify_question("What year did the English build the road?").name == "date"  # not an action question
