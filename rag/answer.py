@@ -828,7 +828,9 @@ def manner_phrases(text: str, tokens: Sequence[Token]) -> list[tuple[str, int, i
 
 
 _BE_FORMS = frozenset("be is are was were been being am".split())
-_ACTION_Q = re.compile(r"\bwhat\b.*\b(?:do|doing)\W*$", re.IGNORECASE)  # "What did the council do?"
+# "What did the council do?", "What happened to the lab?" ("What event happened" asks for an event).
+_ACTION_Q = re.compile(r"\bwhat\b.*\b(?:do|doing)\W*$|\bwhat\s+(?:\w+ly\s+|will\s+|would\s+|could\s+|might\s+"
+                       r"|may\s+|can\s+)?happen(?:ed|s)?\b", re.IGNORECASE)
 
 
 def verb_phrases(text: str, tokens: Sequence[Token]) -> list[tuple[str, int, int, str, float]]:

@@ -520,3 +520,9 @@ def test_a_what_did_they_do_question_is_answered_with_a_verb_phrase(analyzer: An
     answer = best_answer("Soon after the treaty, what did the English do?", [sentence], analyzer)
     assert answer.startswith("constructed the King's Road"), answer
     assert classify_question("What year did the English build the road?").name == "date"  # not an action question
+
+
+def test_a_what_happened_question_is_answered_with_a_verb_phrase_unless_it_names_a_thing(analyzer: Analyzer) -> None:
+    sentence = "After the Velora Fair of 1904, the old harbour lab was torn down by the guild."
+    assert best_answer("What happened to the old harbour lab?", [sentence], analyzer).startswith("torn down")
+    assert not best_answer("What event happened in Velora in 1904?", [sentence], analyzer).startswith("torn")
