@@ -733,7 +733,7 @@ def _typed_spans(qtype: QuestionType, sent_text: str, spans: Sequence[tuple[str,
 # "due to ..."), and how well each tends to give a reason ("as" and "since" also tell time).
 _REASON_MARKS = {"because": 1.0, "since": 0.6, "as": 0.5, "so": 0.7}
 _REASON_PREPS = {("because", "of"): 1.0, ("due", "to"): 1.0, ("owing", "to"): 1.0, ("thanks", "to"): 0.9}
-REASON_CHARS = 110  # a longer clause is cut at its first comma or semicolon
+PHRASE_CHARS = 110  # a longer reason, means or action phrase is cut at its first comma or semicolon
 
 
 def _subtree_end(tokens: Sequence[Token], i: int) -> int:
@@ -753,7 +753,7 @@ def _subtree_end(tokens: Sequence[Token], i: int) -> int:
 def _phrase_span(text: str, tokens: Sequence[Token], first: int, last: int) -> tuple[int, int, str] | None:
     """(start, end, text) of tokens ``first``..``last`` as an answer phrase: cut at a reference mark
     ("[citation needed]") or a bracket closed outside it, and at its first comma or semicolon when longer
-    than :data:`REASON_CHARS`; None when nothing of a word is left or no cut makes it short enough."""
+    than :data:`PHRASE_CHARS`; None when nothing of a word is left or no cut makes it short enough."""
     while last > first and tokens[last].pos == "PUNCT":  # the sentence's full stop is no part of it
         last -= 1
     if first > last or first >= len(tokens):
@@ -766,7 +766,7 @@ def _phrase_span(text: str, tokens: Sequence[Token], first: int, last: int) -> t
     if cut >= 0:
         b = a + cut
         raw = text[a:b]
-    if len(raw) > REASON_CHARS:
+    if len(raw) > PHRASE_CHARS:
         m = re.search(r"[,;]\s", raw[20:])
         if m is None:
             return None
