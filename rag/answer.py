@@ -764,8 +764,8 @@ def _phrase_span(text: str, tokens: Sequence[Token], first: int, last: int) -> t
     if raw.count("(") < raw.count(")"):
         cut = min(c for c in (cut, raw.find(")")) if c >= 0)
     if cut >= 0:
-        b = a + cut
-        raw = text[a:b]
+        raw = raw[:cut].rstrip(" .,;:")
+        b = a + len(raw)
     if len(raw) > PHRASE_CHARS:
         m = re.search(r"[,;]\s", raw[20:])
         if m is None:

@@ -436,23 +436,36 @@ def test_the_noun_of_a_fixed_adverbial_is_no_candidate(analyzer: Analyzer) -> No
     assert not texts & {"fact", "example"}
 
 
-@pytest.mark.parametrize(("sentence", "reasons"), [
-    ("The lakes are emptied before winter to clean them of plants.", ["to clean them of plants"]),
-    ("Ada Wren was sent home for not having a residence permit.", ["not having a residence permit"]),
-    ("The guild liked medicine because it ensured a high income.", ["it ensured a high income"]),
-    ("Due to its central location, Velora became the capital.", ["its central location"]),
-    ("The ferry was cancelled because of the storm over the bay.", ["the storm over the bay"]),
-    ("The army sent troops to the fort in order to distract the rebels.", ["to distract the rebels"]),
-    ("He left early so that he could catch the train.", ["he could catch the train"]),
-    ("Prices continue to rise in Velora.", []),  # a complement, not a purpose
-    ("She was thanked for the gift.", []),  # "for" with a noun gives no reason
-    ("The river floods because the dams are old.[citation needed] Nobody repairs them.", ["the dams are old."]),
+@pytest.mark.parametrize(("extract", "label", "sentence", "expected"), [
+    (reason_clauses, "REASON", "The lakes are emptied before winter to clean them of plants.",
+     ["to clean them of plants"]),
+    (reason_clauses, "REASON", "Ada Wren was sent home for not having a residence permit.",
+     ["not having a residence permit"]),
+    (reason_clauses, "REASON", "The guild liked medicine because it ensured a high income.",
+     ["it ensured a high income"]),
+    (reason_clauses, "REASON", "Due to its central location, Velora became the capital.", ["its central location"]),
+    (reason_clauses, "REASON", "The ferry was cancelled because of the storm over the bay.",
+     ["the storm over the bay"]),
+    (reason_clauses, "REASON", "The army sent troops to the fort in order to distract the rebels.",
+     ["to distract the rebels"]),
+    (reason_clauses, "REASON", "He left early so that he could catch the train.", ["he could catch the train"]),
+    (reason_clauses, "REASON", "Prices continue to rise in Velora.", []),  # a complement, not a purpose
+    (reason_clauses, "REASON", "She was thanked for the gift.", []),  # "for" with a noun gives no reason
+    (reason_clauses, "REASON", "The river floods because the dams are old.[citation needed] Nobody repairs them.",
+     ["the dams are old"]),
+    (manner_phrases, "MANNER", "Cestids swim by undulating their bodies.", ["undulating their bodies"]),
+    (manner_phrases, "MANNER", "The guild raised the money through sponsors and a lottery.",
+     ["sponsors and a lottery"]),
+    (manner_phrases, "MANNER", "The prisoner was held with a cangue, a sort of portable stocks.",
+     ["a cangue, a sort of portable stocks"]),
+    (manner_phrases, "MANNER", "The bridge was designed by Omar Haddad in 1990.", []),  # a passive's agent is no manner
+    (manner_phrases, "MANNER", "The bridge opened in 1990.", []),
 ])
-def test_reason_clauses_are_the_reasons_and_purposes_a_sentence_gives(analyzer: Analyzer, sentence: str,
-                                                                       reasons: list[str]) -> None:
-    found = reason_clauses(sentence, analyzer.tokens([sentence])[0])
-    assert [r[3] for r in found] == reasons
-    assert all(sentence[a:b] == raw and label == "REASON" for label, a, b, raw, _ in found)
+def test_reasons_and_means_a_sentence_gives(analyzer: Analyzer, extract, label: str,  # noqa: ANN001
+                                             sentence: str, expected: list[str]) -> None:
+    found = extract(sentence, analyzer.tokens([sentence])[0])
+    assert [f[3] for f in found] == expected
+    assert all(sentence[a:b] == raw and lab == label for lab, a, b, raw, _ in found)
 
 
 def test_a_why_question_asks_for_a_reason_and_takes_the_reason_clause(analyzer: Analyzer) -> None:
@@ -486,22 +499,9 @@ def test_a_how_long_question_takes_a_length_of_time_not_a_point_in_time(analyzer
     assert best_answer("How long has Radio Velora broadcast from the harbour?", [sentence], analyzer) == "since 1951"
 
 
-@pytest.mark.parametrize(("sentence", "manners"), [
-    ("Cestids swim by undulating their bodies.", ["undulating their bodies"]),
-    ("The guild raised the money through sponsors and a lottery.", ["sponsors and a lottery"]),
-    ("The prisoner was held with a cangue, a sort of portable stocks.", ["a cangue, a sort of portable stocks"]),
-    ("The bridge was designed by Omar Haddad in 1990.", []),  # a passive's agent is no manner
-    ("The bridge opened in 1990.", []),
-])
-def test_manner_phrases_are_the_means_a_sentence_names(analyzer: Analyzer, sentence: str,
-                                                       manners: list[str]) -> None:
-    found = manner_phrases(sentence, analyzer.tokens([sentence])[0])
-    assert [m[3] for m in found] == manners
-    assert all(sentence[a:b] == raw and label == "MANNER" for label, a, b, raw, _ in found)
-
-
 def test_a_how_question_can_take_the_means_as_its_answer(analyzer: Analyzer) -> None:
-    sentence = "In 1901 the Velora guild, led by Ada Wren, raised the money for the new hall by selling its harbour land."
+    sentence = ("In 1901 the Velora guild, led by Ada Wren, raised the money for the new hall by selling its "
+                "harbour land.")
     assert best_answer("How did the Velora guild raise the money for the new hall?", [sentence],
                        analyzer) == "selling its harbour land"
 
