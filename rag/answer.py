@@ -736,18 +736,15 @@ _REASON_PREPS = {("because", "of"): 1.0, ("due", "to"): 1.0, ("owing", "to"): 1.
 PHRASE_CHARS = 110  # a longer reason, means or action phrase is cut at its first comma or semicolon
 
 
-def _subtree_end(tokens: Sequence[Token], i: int) -> int:
-    """Index of the last token of the subtree headed by token ``i``."""
-    kids: dict[int, list[int]] = {}
-    for j, t in enumerate(tokens):
-        if t.head != j:
-            kids.setdefault(t.head, []).append(j)
-    last, todo = i, [i]
-    while todo:
-        n = todo.pop()
-        last = max(last, n)
-        todo.extend(kids.get(n, ()))
-    return last
+def subtree_ends(tokens: Sequence[Token]) -> list[int]:
+    """For each token, the index of the last token of the subtree it heads."""
+    ends = list(range(len(tokens)))
+    for j in range(len(tokens)):
+        i, hops = j, 0
+        while tokens[i].head != i and hops < len(tokens):  # up to the root (a malformed parse stops anyway)
+            i, hops = tokens[i].head, hops + 1
+            ends[i] = max(ends[i], j)
+    return ends
 
 
 def _phrase_span(text: str, tokens: Sequence[Token], first: int, last: int) -> tuple[int, int, str] | None:
@@ -780,6 +777,7 @@ def reason_clauses(text: str, tokens: Sequence[Token]) -> list[tuple[str, int, i
     "because", "since", "as" or "so (that)"; the phrase after "because of", "due to"; an infinitive of
     purpose ("to clean them", "in order to ..."); "for" with a gerund ("for not having a permit")."""
     out: list[tuple[str, int, int, str, float]] = []
+    ends = subtree_ends(tokens)
 
     def add(first: int, last: int, fit: float) -> None:
         span = _phrase_span(text, tokens, first, last)
@@ -791,20 +789,20 @@ def reason_clauses(text: str, tokens: Sequence[Token]) -> list[tuple[str, int, i
         nxt = tokens[i + 1].text.lower() if i + 1 < len(tokens) else ""
         if t.dep == "mark" and low in _REASON_MARKS and t.head > i:
             start = i + 2 if low == "so" and nxt == "that" else i + 1
-            add(start, _subtree_end(tokens, t.head), _REASON_MARKS[low])
+            add(start, ends[t.head], _REASON_MARKS[low])
         elif (low, nxt) in _REASON_PREPS:  # the words hanging on either ("Due to its location between ...")
             objs = [j for j in range(i + 2, len(tokens)) if tokens[j].head in (i, i + 1)]
             if objs:
-                add(i + 2, max(_subtree_end(tokens, j) for j in objs), _REASON_PREPS[(low, nxt)])
+                add(i + 2, max(ends[j] for j in objs), _REASON_PREPS[(low, nxt)])
         elif low == "to" and t.dep == "aux" and t.head > i:  # purpose, not a complement ("continues to rise")
             order = i >= 2 and tokens[i - 2].text.lower() == "in" and tokens[i - 1].text.lower() == "order"
             if order or tokens[t.head].dep == "advcl":
-                add(i, _subtree_end(tokens, t.head), 1.0)
+                add(i, ends[t.head], 1.0)
         elif low == "for" and t.dep == "prep":
             gerund = next((j for j in range(i + 1, len(tokens)) if tokens[j].head == i and tokens[j].dep == "pcomp"
                            and tokens[j].text.lower().endswith("ing")), None)
             if gerund is not None:
-                add(i + 1, _subtree_end(tokens, gerund), 0.8)
+                add(i + 1, ends[gerund], 0.8)
     return out
 
 
@@ -816,12 +814,13 @@ def manner_phrases(text: str, tokens: Sequence[Token]) -> list[tuple[str, int, i
     (not a passive's agent), "through", "via", "with" or "using" ("by undulating their bodies", "via pores
     in the epidermis")."""
     out: list[tuple[str, int, int, str, float]] = []
+    ends = subtree_ends(tokens)
     for i, t in enumerate(tokens):
         if t.text.lower() not in _MANNER_PREPS or t.dep not in ("prep", "mark"):
             continue
         objs = [j for j in range(i + 1, len(tokens)) if tokens[j].head == i and tokens[j].dep in ("pobj", "pcomp")]
         if objs:
-            span = _phrase_span(text, tokens, i + 1, max(_subtree_end(tokens, j) for j in objs))
+            span = _phrase_span(text, tokens, i + 1, max(ends[j] for j in objs))
             if span is not None:
                 out.append(("MANNER", *span, 1.0))
     return out
@@ -837,10 +836,11 @@ def verb_phrases(text: str, tokens: Sequence[Token]) -> list[tuple[str, int, int
     """What a sentence says someone did, as (label "ACTION", start, end, text, fit): each verb with
     everything it governs after it ("installed arc light systems designed by Tesla"), never its subject."""
     out: list[tuple[str, int, int, str, float]] = []
+    ends = subtree_ends(tokens)
     for i, t in enumerate(tokens):
         if t.pos != "VERB" or t.dep in ("amod", "compound", "aux", "auxpass") or t.text.lower() in _BE_FORMS:
             continue  # "there are about thirty" says nobody did anything
-        span = _phrase_span(text, tokens, i, _subtree_end(tokens, i))
+        span = _phrase_span(text, tokens, i, ends[i])
         if span is not None:
             out.append(("ACTION", *span, 1.0))
     return out
@@ -982,11 +982,14 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
         matched = [i for i, (_, _, t) in enumerate(words) if t & qterms]
         matched_toks = {i for i, t in enumerate(toks) if set(tokenize(t.text)) & (qterms - heads)}
         matched_verbs = {i for i in matched_toks if toks[i].pos == "VERB"}
-        typed = reasons[position] if by_reason else _typed_spans(qtype, sent.text, spans, heads, plural)
-        if manner_q:
-            typed = typed + manner_phrases(sent.text, toks)
         if action_q:
             typed = verb_phrases(sent.text, toks)
+        elif by_reason:
+            typed = reasons[position]
+        else:
+            typed = _typed_spans(qtype, sent.text, spans, heads, plural)
+            if manner_q:
+                typed += manner_phrases(sent.text, toks)
         for label, a0, b0, raw, fit in typed:
             base_fit = fit
             text, a, b = clean_span(raw, a0, b0)
@@ -1031,13 +1034,14 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
             if relative:
                 fit *= 0.75  # relative dates ("days later", "Saturday") are weaker answers
             if duration_q:  # "how long": a length of time or space, never a point in time
-                bound = _SINCE_UNTIL.search(sent.text, max(0, a - 8), a)
-                if label in WHEN and bound:  # "since 1951" answers how long; "1951" alone does not
+                bound = _SINCE_UNTIL.search(sent.text, max(0, a - 8), a) if label in WHEN else None
+                if bound:  # "since 1951" answers how long; "1951" alone does not
                     a = bound.start()
                     text = sent.text[a:b]
-                elif label in WHEN and not is_duration(text, label):
+                duration = bool(bound) or is_duration(text, label)
+                if label in WHEN and not duration:
                     continue
-                fit *= 1.3 if is_duration(text, label) else 0.4
+                fit *= 1.3 if duration else 0.4
             inside = [i for i, (ws, we, _) in enumerate(words) if ws >= a and we <= b]
             first, last = (inside[0], inside[-1]) if inside else (0, 0)
             outside = [i for i in matched if i < first or i > last]

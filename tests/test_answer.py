@@ -35,6 +35,7 @@ from rag.answer import (
     reason_clauses,
     role_named,
     slot_fit,
+    subtree_ends,
     supporting,
     tree_distance,
     unmentioned_years,
@@ -526,3 +527,10 @@ def test_a_what_happened_question_is_answered_with_a_verb_phrase_unless_it_names
     sentence = "After the Velora Fair of 1904, the old harbour lab was torn down by the guild."
     assert best_answer("What happened to the old harbour lab?", [sentence], analyzer).startswith("torn down")
     assert not best_answer("What event happened in Velora in 1904?", [sentence], analyzer).startswith("torn")
+
+
+def test_subtree_ends_give_the_last_token_each_token_governs() -> None:
+    # "Guards burned the old lab ." : burned is the root; lab governs "the old lab"; the full stop hangs on burned.
+    words = [("Guards", 1), ("burned", 1), ("the", 4), ("old", 4), ("lab", 1), (".", 1)]
+    tokens = [Token(0, 0, w, "", "", head) for w, head in words]
+    assert subtree_ends(tokens) == [0, 5, 2, 3, 4, 5]
