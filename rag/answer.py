@@ -826,7 +826,7 @@ def manner_phrases(text: str, tokens: Sequence[Token]) -> list[tuple[str, int, i
     return out
 
 
-_BE_FORMS = frozenset("be is are was were been being am".split())
+_BE_FORMS = _BE | {"be", "been", "being", "am"}  # every form of "be", not only the question's "is ... of"
 # "What did the council do?", "What happened to the lab?" ("What event happened" asks for an event).
 _ACTION_Q = re.compile(r"\bwhat\b.*\b(?:do|doing)\W*$|\bwhat\s+(?:\w+ly\s+|will\s+|would\s+|could\s+|might\s+"
                        r"|may\s+|can\s+)?happen(?:ed|s)?\b", re.IGNORECASE)
