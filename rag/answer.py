@@ -1418,11 +1418,17 @@ _KIND_OF = re.compile(r"\b(?:what|which)\s+(?:\w+\s+)?(?:kinds?|types?|sorts?|fo
                       r"must|should|in|on|at|to|for|from|by|with|that|$|\?)", re.IGNORECASE)
 
 
+# Words that only count or point ("other", "numerous", "these"), and a conjunction left at the front.
+_QUANTIFIER = re.compile(r"(?:other|numerous|many|several|various|some|certain|different|such|few|multiple|all|both"
+                         r"|each|every|any|these|those|and|or),?", re.IGNORECASE)
+
+
 def bare_kind(text: str, question: str) -> str:
     """The kind alone when a what-kind-of answer repeats the noun: "non-religious war" for "What kind of
     war did Luther support?" gives "non-religious", "internal combustion engines" for "what type of
-    engines" gives "internal combustion". Always a part of ``text`` (quotes around the kind go); unchanged
-    when nothing else is left."""
+    engines" gives "internal combustion". Words before the kind that the question already says, or that
+    only count, go too. Always a part of ``text`` (quotes around the kind go); unchanged when nothing else
+    is left, or when the noun ends a name ("Distinguished Service Medal")."""
     m = _KIND_OF.search(question)
     if not m:
         return text
@@ -1431,9 +1437,21 @@ def bare_kind(text: str, question: str) -> str:
     n = len(spans)
     while n > 1 and (stems := set(tokenize(text[spans[n - 1][0]:spans[n - 1][1]]))) and stems <= asked:
         n -= 1
-    if n == len(spans):
-        return text
-    kind, _, _ = clean_span(text[:spans[n - 1][1]], 0, spans[n - 1][1])
+    if n == len(spans) or all(text[a:a + 1].isupper() for a, _ in spans[n - 1:]):
+        return text  # nothing stripped, or a name ending in the noun: "Distinguished Service Medal"
+    # Words before the kind that the question already says or that only count go too: "other complexity
+    # measures" gives "complexity", "self-consistent unification models" for "what kind of self-consistent
+    # models" gives "unification".
+    said = set(tokenize(question))
+
+    def goes(word: str) -> bool:
+        stems = set(tokenize(word))
+        return bool(_QUANTIFIER.fullmatch(word)) or bool(stems) and stems <= said
+
+    first = 0
+    while first < n - 1 and goes(text[spans[first][0]:spans[first][1]]):
+        first += 1
+    kind, _, _ = clean_span(text[spans[first][0]:spans[n - 1][1]], 0, spans[n - 1][1] - spans[first][0])
     return kind or text
 
 

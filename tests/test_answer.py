@@ -332,6 +332,10 @@ def test_short_answer_of_a_count_drops_the_counted_noun(analyzer: Analyzer, ques
     ("What kind of war did the duke fight?", "war", "war"),              # nothing left: unchanged
     ("What kind of measure did lawmakers pass?", "a non-binding resolution", "a non-binding resolution"),
     ("What war did the duke support?", "non-religious war", "non-religious war"),  # not a kind question
+    ("Decision trees are an example of what type of measure?", "Other complexity measures", "complexity"),
+    ("What kind of self-consistent models are they building?", "self-consistent unification models", "unification"),
+    ("What type of venue is the theatre?", "numerous musical venues", "musical"),
+    ("What type of medal did NASA give them?", "Distinguished Service Medal", "Distinguished Service Medal"),  # a name
 ])
 def test_short_answer_of_a_kind_question_drops_the_asked_noun(question: str, span: str, short: str) -> None:
     got = bare_kind(span, question)
