@@ -1407,7 +1407,9 @@ def bare_figure(text: str, question: str, frame: QuestionFrame) -> str:
     while n > 1 and not _FIGURE.search(words[n - 1]) and tokenize(words[n - 1]) \
             and set(tokenize(words[n - 1])) <= asked:
         n -= 1
-    if not _FIGURE.search(words[n - 1]):  # "four US embassies" for "how many embassies"
+    if n > 1 and words[n - 1].lower() == "of" and _NUMBER_WORD.fullmatch(words[n - 2]):
+        n -= 1  # "thousands of years" for "how many years" gives "thousands"
+    if not _COUNT.search(words[n - 1]):  # "four US embassies" for "how many embassies"
         return text
     return text[:spans[n - 1][1]]
 
@@ -1421,6 +1423,19 @@ _KIND_OF = re.compile(r"\b(?:what|which)\s+(?:\w+\s+)?(?:kinds?|types?|sorts?|fo
 # Words that only count or point ("other", "numerous", "these"), and a conjunction left at the front.
 _QUANTIFIER = re.compile(r"(?:other|numerous|many|several|various|some|certain|different|such|few|multiple|all|both"
                          r"|each|every|any|these|those|and|or),?", re.IGNORECASE)
+
+
+_YEAR = re.compile(r"(?<![\w.,–-])(?:1\d{3}|20\d{2})(?![\w–-]|,\d| ?(?:BC|BCE|AD|CE)\b)")
+
+
+def bare_year(text: str, frame: QuestionFrame) -> str:
+    """The year alone when a what-year question is answered with a fuller date: "7 January 1943" for
+    "What year did Tesla die?" gives "1943" (the cited text keeps the date). Unchanged unless ``text``
+    holds exactly one plain year (no range, no era, no second year)."""
+    if frame.head.lower() != "year" or frame.wh not in ("what", "which"):
+        return text
+    years = _YEAR.findall(text)
+    return years[0] if len(years) == 1 and len(_YEAR.sub("", text).strip()) > 0 else text
 
 
 def bare_kind(text: str, question: str) -> str:
@@ -1564,6 +1579,6 @@ def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int 
         _, doc, a, b, _ = supports[0]
         shown_text = with_title(snapshot.data.documents[doc].text[a:b], best.text)  # "Colonel Monckton"
         text = f"{shown_text} {_markers(cites)}"
-        short = bare_kind(bare_figure(shown_text, question, frame), question)
+        short = bare_year(bare_kind(bare_figure(shown_text, question, frame), question), frame)
     return Answer(question=question, text=text, short_answer=short, citations=tuple(cites), passages=shown,
                   abstained=False, confidence=confidence, notes=tuple(notes))

@@ -21,6 +21,7 @@ from rag.answer import (
     asks_plural,
     bare_figure,
     bare_kind,
+    bare_year,
     classify_question,
     clean_span,
     complete_span,
@@ -317,6 +318,9 @@ def test_how_many_troops_skips_a_count_of_something_else(analyzer: Analyzer) -> 
     ("How many days did it last?", "days", "days"),  # no figure left: unchanged
     ("When did the war start?", "four years", "four years"),  # not a how-many question
     ("How many troops remain?", "2,500 soldiers", "2,500 soldiers"),  # another noun
+    ("How many years have the practices existed?", "thousands of years", "thousands"),
+    ("How many types of fiction did it shape?", "several types", "several"),  # a word that counts
+    ("How many people died?", "the families of people", "the families of people"),  # "of" after no figure
 ])
 def test_short_answer_of_a_count_drops_the_counted_noun(analyzer: Analyzer, question: str, span: str,
                                                         short: str) -> None:
@@ -339,6 +343,24 @@ def test_short_answer_of_a_count_drops_the_counted_noun(analyzer: Analyzer, ques
 ])
 def test_short_answer_of_a_kind_question_drops_the_asked_noun(question: str, span: str, short: str) -> None:
     got = bare_kind(span, question)
+    assert got == short and got in span
+
+
+@pytest.mark.parametrize("question, span, short", [
+    ("What year did the painter die?", "7 January 1943", "1943"),
+    ("In which year did the gallery open?", "the summer of 1986", "1986"),
+    ("What year was the final played?", "the 2015 season", "2015"),
+    ("What year did the painter die?", "1943", "1943"),
+    ("What year did the war end?", "between 1939 and 1945", "between 1939 and 1945"),  # two years
+    ("What year was the gallery built?", "1943–44", "1943–44"),                        # a range
+    ("What year was the city founded?", "300 BC", "300 BC"),                           # an era
+    ("What year did they count?", "1,943 votes", "1,943 votes"),                       # a figure, not a year
+    ("When did the painter die?", "7 January 1943", "7 January 1943"),                 # not a what-year question
+    ("What month did the painter die?", "7 January 1943", "7 January 1943"),
+])
+def test_short_answer_of_a_what_year_question_is_the_year(analyzer: Analyzer, question: str, span: str,
+                                                           short: str) -> None:
+    got = bare_year(span, frame_of(question, analyzer))
     assert got == short and got in span
 
 
