@@ -302,15 +302,25 @@ class Candidate:
         return {s[1] for s in self.support}
 
 
+# What can follow a comma inside a date: a day, month, weekday, year or era ("Saturday, 23 November 1963").
+_DATE_TAIL = re.compile(r"\d|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun)[a-z]*\b"
+                        r"|\b(?:BC|BCE|AD|CE)\b", re.IGNORECASE)
+
+
 def _trim_figure(ent: Any) -> tuple[str, int, int, str]:
     """A spaCy entity as (label, start, end, text); a figure loses the verbs it was tagged with
-    ("firing over a dozen" is CARDINAL in en_core_web_sm: the figure is "over a dozen")."""
+    ("firing over a dozen" is CARDINAL in en_core_web_sm: the figure is "over a dozen"), a date the
+    words after a comma that name no day, month or year ("24 April 1954, after weeks")."""
     tokens = list(ent)
     if ent.label_ in NUMBER:
         while len(tokens) > 1 and tokens[0].pos_ in ("VERB", "AUX"):
             tokens.pop(0)
-    start = tokens[0].idx
-    return ent.label_, start, ent.end_char, ent.doc.text[start:ent.end_char]
+    if ent.label_ in WHEN:
+        comma = next((i for i, t in enumerate(tokens) if t.text == "," and i > 0), None)
+        if comma is not None and not _DATE_TAIL.search(" ".join(t.text for t in tokens[comma + 1:])):
+            tokens = tokens[:comma]
+    start, end = tokens[0].idx, tokens[-1].idx + len(tokens[-1].text)
+    return ent.label_, start, end, ent.doc.text[start:end]
 
 
 class Analyzer:
@@ -602,10 +612,20 @@ def _dates_join(text: str, first: tuple[str, int, int, str], second: tuple[str, 
             and not _YEAR.search(first[3]))
 
 
+_MONTH_FIRST = re.compile(r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b", re.IGNORECASE)
+
+
 def _merge_adjacent_dates(spans: Sequence[tuple[str, int, int, str]], text: str) -> list[tuple[str, int, int, str]]:
-    """Join DATE and TIME entities that name one time ("Sunday evening", "March of 2020")."""
+    """Join DATE and TIME entities that name one time ("Sunday evening", "March of 2020"); a day number
+    spaCy tags CARDINAL right before a month is part of the date ("Saturday, 23 November 1963")."""
+    ordered = sorted(spans, key=lambda x: (x[1], x[2]))
+    for i, (label, a, b, t) in enumerate(ordered[:-1]):
+        nxt = ordered[i + 1]
+        if (label == "CARDINAL" and t.isdigit() and 1 <= int(t) <= 31 and nxt[0] == "DATE"
+                and text[b:nxt[1]] == " " and _MONTH_FIRST.match(nxt[3])):
+            ordered[i] = ("DATE", a, b, t)
     out: list[tuple[str, int, int, str]] = []
-    for sp in sorted(spans, key=lambda x: (x[1], x[2])):
+    for sp in ordered:
         if out and _dates_join(text, out[-1], sp):
             prev = out.pop()
             out.append((prev[0], prev[1], sp[2], text[prev[1]:sp[2]]))
@@ -1425,7 +1445,7 @@ _QUANTIFIER = re.compile(r"(?:other|numerous|many|several|various|some|certain|d
                          r"|each|every|any|these|those|and|or),?", re.IGNORECASE)
 
 
-_YEAR = re.compile(r"(?<![\w.,–-])(?:1\d{3}|20\d{2})(?![\w–-]|,\d| ?(?:BC|BCE|AD|CE)\b)")
+_PLAIN_YEAR = re.compile(r"(?<![\w.,–-])(?:1\d{3}|20\d{2})(?![\w–-]|,\d| ?(?:BC|BCE|AD|CE)\b)")
 
 
 def bare_year(text: str, frame: QuestionFrame) -> str:
@@ -1434,8 +1454,8 @@ def bare_year(text: str, frame: QuestionFrame) -> str:
     holds exactly one plain year (no range, no era, no second year)."""
     if frame.head.lower() != "year" or frame.wh not in ("what", "which"):
         return text
-    years = _YEAR.findall(text)
-    return years[0] if len(years) == 1 and len(_YEAR.sub("", text).strip()) > 0 else text
+    years = _PLAIN_YEAR.findall(text)
+    return years[0] if len(years) == 1 and len(_PLAIN_YEAR.sub("", text).strip()) > 0 else text
 
 
 def bare_kind(text: str, question: str) -> str:

@@ -271,6 +271,22 @@ def test_two_years_in_a_list_stay_apart() -> None:
     assert [m[3] for m in merged] == ["2018", "2019", "2020"]
 
 
+def test_a_day_number_tagged_cardinal_joins_the_month_after_it() -> None:
+    text = "It aired on Saturday, 23 November 1963, and 40 May veterans watched it seven times."
+    merged = _merge_adjacent_dates(spans_in(text, ("DATE", "Saturday"), ("CARDINAL", "23"), ("DATE", "November 1963"),
+                                            ("CARDINAL", "40"), ("DATE", "May"), ("CARDINAL", "seven")), text)
+    assert [(m[0], m[3]) for m in merged] == [("DATE", "Saturday"), ("DATE", "23 November 1963"),
+                                              ("CARDINAL", "40"), ("DATE", "May"), ("CARDINAL", "seven")]
+
+
+def test_a_date_entity_loses_words_after_a_comma_that_name_no_date(analyzer: Analyzer) -> None:
+    text = "Operation Anvil opened on 24 April 1954, after weeks of planning by the army."
+    dates = [sp[3] for sp in analyzer.spans([text])[0] if sp[0] == "DATE"]
+    assert dates == ["24 April 1954"]  # en_core_web_sm tags "24 April 1954, after weeks"
+    text = "The talks began on May 3, 2013, in Paris."
+    assert [sp[3] for sp in analyzer.spans([text])[0] if sp[0] == "DATE"] == ["May 3, 2013"]
+
+
 def test_tree_distance_counts_arcs_to_the_nearest_target() -> None:
     # "Iran fired missiles near Erbil": fired is the root; near attaches to fired; Erbil to near.
     toks = [Token(0, 4, "Iran", "PROPN", "nsubj", 1), Token(5, 10, "fired", "VERB", "ROOT", 1),
