@@ -430,6 +430,9 @@ _LEAD_PUNCT = re.compile(r"^[\s,;:‘’'\"”“(]+")
 _CLOSERS = {"‘": "’", "“": "”"}
 
 
+_DANGLING = re.compile(r"(?:\s+(?:of|and|or|the|a|an|to|for|with|by|in|at|on|from|as|than))+$", re.IGNORECASE)
+
+
 def clean_span(text: str, start: int, end: int) -> tuple[str, int, int]:
     """Trim punctuation and possessive endings off a span, keeping offsets exact."""
     m = _LEAD_PUNCT.match(text)
@@ -460,6 +463,9 @@ def clean_span(text: str, start: int, end: int) -> tuple[str, int, int]:
         if text.count(right) > text.count(left) and 0 <= text.find(right) < len(text) - 1:
             cut = text.find(right) + 1
             return clean_span(text[cut:], start + cut, end)
+    m = _DANGLING.search(text)
+    if m and m.start() > 0:  # a span never ends on a joining word ("Mstislav the Bold of" → "Mstislav the Bold")
+        return clean_span(text[:m.start()], start, start + m.start())
     return text, start, end
 
 
