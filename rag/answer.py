@@ -505,6 +505,22 @@ def complete_span(sentence: str, label: str, text: str, start: int, end: int) ->
     return text, start, end
 
 
+# "How many ...?" counts things (the count answers); "how much", "how far", "how big", ... ask for a measure.
+_HOW_MANY = re.compile(r"\bhow\s+many\b", re.IGNORECASE)
+
+
+def with_unit(sentence: str, tokens: Sequence[Token], text: str, start: int, end: int) -> tuple[str, int, int]:
+    """A bare number extended to the noun it counts right after it: "40 nanometers", "120 m", "151 votes"
+    (en_core_web_sm often tags the number alone CARDINAL); unchanged when no such noun follows."""
+    after = next((i for i, t in enumerate(tokens) if t.start >= end), None)
+    if after is None or sentence[end:tokens[after].start].strip() or tokens[after].pos not in ("NOUN", "PROPN"):
+        return text, start, end
+    if not any(t.head == after and start <= t.start < end for t in tokens):
+        return text, start, end  # the number does not modify that noun
+    end = tokens[after].end
+    return sentence[start:end], start, end
+
+
 def with_title(sentence: str, name: str) -> str:
     """``name`` with the title written before it in ``sentence`` ("Colonel Monckton", "Brigadier General
     Yahya Rasool Abdullah"); unchanged when there is none or ``name`` is not a capitalised name."""
@@ -1000,6 +1016,7 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
     reasons = [reason_clauses(s.text, toks) for s, toks in zip(sentences, parses)] if qtype.name == "reason" else []
     by_reason = any(reasons)
     duration_q = bool(_HOW_LONG.search(question))
+    measure_q = qtype.name == "number" and frame.wh == "how" and not _HOW_MANY.search(question)
     manner_q = frame.wh == "how" and qtype.name == "phrase"  # "How did they raise the money?"
     action_q = qtype.name in _OPEN_TYPES and bool(_ACTION_Q.search(question))
     out: list[Occurrence] = []
@@ -1022,6 +1039,8 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
             text, a = _strip_leading(text, a)
             text, a, b = clean_span(text, a, b)
             text, a, b = complete_span(sent.text, label, text, a, b)
+            if measure_q and label == "CARDINAL":
+                text, a, b = clean_span(*with_unit(sent.text, toks, text, a, b))
             if not text or not re.search(r"\w", text) or len(text) > 120:
                 continue
             cterms = set(tokenize(text))

@@ -39,6 +39,7 @@ from rag.answer import (
     subtree_ends,
     supporting,
     tree_distance,
+    with_unit,
     unmentioned_years,
     verb_phrases,
     with_title,
@@ -289,6 +290,31 @@ def test_a_date_entity_loses_words_after_a_comma_that_name_no_date(analyzer: Ana
     assert dates == ["24 April 1954"]  # en_core_web_sm tags "24 April 1954, after weeks"
     text = "The talks began on May 3, 2013, in Paris."
     assert [sp[3] for sp in analyzer.spans([text])[0] if sp[0] == "DATE"] == ["May 3, 2013"]
+
+
+@pytest.mark.parametrize("sentence, number, extended", [
+    ("Phycobilisomes are about 40 nanometers across.", "about 40", "about 40 nanometers"),
+    ("He retained East Lothian by 151 votes.", "151", "151 votes"),
+    ("In 1990 the party won the seat.", "1990", "1990"),       # no noun right after it
+    ("The vote was 151 to 12 against.", "151", "151"),         # "to" follows: unchanged
+])
+def test_a_bare_number_takes_the_noun_it_counts(analyzer: Analyzer, sentence: str, number: str,
+                                                 extended: str) -> None:
+    a = sentence.index(number)
+    text, start, end = with_unit(sentence, analyzer.tokens([sentence])[0], number, a, a + len(number))
+    assert text == extended and sentence[start:end] == extended
+
+
+def test_a_measure_question_answers_with_the_unit_and_a_count_question_without(analyzer: Analyzer) -> None:
+    text = "The Kessel dam rises 85 metres above the valley and employs 300 workers."
+    scored = [ScoredSentence("doc0", 0, len(text), "doc0:0", text, 0.8, 0.8, 0.8, 1)]
+
+    def candidates(question: str) -> set[str]:
+        frame = frame_of(question, analyzer)
+        return {c.text for c in extract_candidates(question, frame.qtype, scored, analyzer, None, frame)}
+
+    assert {"85 metres", "300 workers"} <= candidates("How high is the Kessel dam?")
+    assert "300" in candidates("How many workers does the Kessel dam employ?")
 
 
 def test_tree_distance_counts_arcs_to_the_nearest_target() -> None:
