@@ -512,14 +512,15 @@ def complete_span(sentence: str, label: str, text: str, start: int, end: int) ->
 
 def with_unit(sentence: str, tokens: Sequence[Token], text: str, start: int, end: int) -> tuple[str, int, int]:
     """A bare number extended to the noun it counts right after it: "40 nanometers", "120 m", "151 votes"
-    (en_core_web_sm often tags the number alone CARDINAL); unchanged when no such noun follows."""
+    (en_core_web_sm often tags the number alone CARDINAL), cleaned like any span; unchanged when no such
+    noun follows."""
     after = next((i for i, t in enumerate(tokens) if t.start >= end), None)
     if after is None or sentence[end:tokens[after].start].strip() or tokens[after].pos not in ("NOUN", "PROPN"):
         return text, start, end
     if not any(t.head == after and start <= t.start < end for t in tokens):
         return text, start, end  # the number does not modify that noun
     end = tokens[after].end
-    return sentence[start:end], start, end
+    return clean_span(sentence[start:end], start, end)
 
 
 def with_title(sentence: str, name: str) -> str:
@@ -1041,7 +1042,7 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
             text, a, b = clean_span(text, a, b)
             text, a, b = complete_span(sent.text, label, text, a, b)
             if measure_q and label == "CARDINAL":
-                text, a, b = clean_span(*with_unit(sent.text, toks, text, a, b))
+                text, a, b = with_unit(sent.text, toks, text, a, b)
             if not text or not re.search(r"\w", text) or len(text) > 120:
                 continue
             cterms = set(tokenize(text))
@@ -1481,7 +1482,7 @@ def bare_year(text: str, frame: QuestionFrame) -> str:
     if frame.head.lower() != "year" or frame.wh not in ("what", "which"):
         return text
     years = _PLAIN_YEAR.findall(text)
-    return years[0] if len(years) == 1 and len(_PLAIN_YEAR.sub("", text).strip()) > 0 else text
+    return years[0] if len(years) == 1 else text
 
 
 def bare_kind(text: str, question: str) -> str:
