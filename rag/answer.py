@@ -93,7 +93,8 @@ _ORG_NOUNS = (r"group|organi[sz]ation|militia|faction|agency|network|outlet|news
 _PLACE_NOUNS = (r"city|country|countries|place|province|region|town|area|capital|base|airport|square|governorate"
                 r"|location|state|nation|village|district|border|site|zone|street|neighbo[u]?rhood|building")
 _RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    (r"\bwhy\b|\bfor what (?:reason|purpose)\b", "reason", ("REASON",)),
+    (rf"\bwhy\b|\bfor what (?:reason|purpose)\b|\b(?:what|which)\b(?:\s+(?:is|are|was|were))?{_GAP}?"
+     r"(?:reasons?|justifications?|motives?|rationale|pretext|grounds)\b", "reason", ("REASON",)),
     (r"\bhow (many|much)\b|\bhow (large|big|strong|high|far|old)\b"
      rf"|\b(what|which)\b{_GAP}(number|percentage|share|proportion|figure|amount|size|toll|strength|total|count)\b"
      r"|\b(what|which) (number|percentage|share|figure|amount|size|toll|total)\b", "number", NUMBER),
@@ -776,7 +777,10 @@ def _typed_spans(qtype: QuestionType, sent_text: str, spans: Sequence[tuple[str,
 # Words that open a reason or purpose: a subordinate clause ("because ..."), a phrase ("because of ...",
 # "due to ..."), and how well each tends to give a reason ("as" and "since" also tell time).
 _REASON_MARKS = {"because": 1.0, "since": 0.6, "as": 0.5, "so": 0.7}
-_REASON_PREPS = {("because", "of"): 1.0, ("due", "to"): 1.0, ("owing", "to"): 1.0, ("thanks", "to"): 0.9}
+# Prepositions that give a cause, with the phrase hanging on them ("due to its location", "in response to attacks").
+_REASON_PREPS = {("because", "of"): 1.0, ("due", "to"): 1.0, ("owing", "to"): 1.0, ("thanks", "to"): 0.9,
+                 ("in", "response", "to"): 0.9, ("in", "retaliation", "for"): 0.9, ("in", "reprisal", "for"): 0.9,
+                 ("as", "a", "result", "of"): 0.9}
 PHRASE_CHARS = 110  # a longer reason, means or action phrase is cut at its first comma or semicolon
 
 
@@ -828,16 +832,19 @@ def reason_clauses(text: str, tokens: Sequence[Token]) -> list[tuple[str, int, i
         if span is not None:
             out.append(("REASON", *span, fit))
 
+    lows = [t.text.lower() for t in tokens]
     for i, t in enumerate(tokens):
-        low = t.text.lower()
-        nxt = tokens[i + 1].text.lower() if i + 1 < len(tokens) else ""
+        low = lows[i]
+        nxt = lows[i + 1] if i + 1 < len(tokens) else ""
+        prep = next((p for p in _REASON_PREPS if tuple(lows[i:i + len(p)]) == p), None)
         if t.dep == "mark" and low in _REASON_MARKS and t.head > i:
             start = i + 2 if low == "so" and nxt == "that" else i + 1
             add(start, ends[t.head], _REASON_MARKS[low])
-        elif (low, nxt) in _REASON_PREPS:  # the words hanging on either ("Due to its location between ...")
-            objs = [j for j in range(i + 2, len(tokens)) if tokens[j].head in (i, i + 1)]
+        elif prep is not None:  # the words hanging on any of its words ("Due to its location between ...")
+            n = len(prep)
+            objs = [j for j in range(i + n, len(tokens)) if i <= tokens[j].head < i + n]
             if objs:
-                add(i + 2, max(ends[j] for j in objs), _REASON_PREPS[(low, nxt)])
+                add(i + n, max(ends[j] for j in objs), _REASON_PREPS[prep])
         elif low == "to" and t.dep == "aux" and t.head > i:  # purpose, not a complement ("continues to rise")
             order = i >= 2 and tokens[i - 2].text.lower() == "in" and tokens[i - 1].text.lower() == "order"
             if order or tokens[t.head].dep == "advcl":

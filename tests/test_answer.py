@@ -522,6 +522,10 @@ def test_the_noun_of_a_fixed_adverbial_is_no_candidate(analyzer: Analyzer) -> No
     (reason_clauses, "REASON", "The army sent troops to the fort in order to distract the rebels.",
      ["to distract the rebels"]),
     (reason_clauses, "REASON", "He left early so that he could catch the train.", ["he could catch the train"]),
+    (reason_clauses, "REASON", "The guild struck in response to a cut in wages at the mill.",
+     ["a cut in wages at the mill"]),
+    (reason_clauses, "REASON", "As a result of the drought, the harvest failed.", ["the drought"]),
+    (reason_clauses, "REASON", "The mayor responded to the letter within a day.", []),  # "responded to" gives no reason
     (reason_clauses, "REASON", "Prices continue to rise in Velora.", []),  # a complement, not a purpose
     (reason_clauses, "REASON", "She was thanked for the gift.", []),  # "for" with a noun gives no reason
     (reason_clauses, "REASON", "The river floods because the dams are old.[citation needed] Nobody repairs them.",
@@ -544,6 +548,8 @@ def test_reasons_and_means_a_sentence_gives(analyzer: Analyzer, extract, label: 
 def test_a_why_question_asks_for_a_reason_and_takes_the_reason_clause(analyzer: Analyzer) -> None:
     assert classify_question("Why did the police bring Ada Wren back to Velora?").name == "reason"
     assert classify_question("For what reason was the bridge closed?").name == "reason"
+    assert classify_question("What justification did the mayor give for closing the bridge?").name == "reason"
+    assert classify_question("What was the main reason for the strike?").name == "reason"
     assert classify_question("Who closed the bridge?").name != "reason"
     sentences = ["The police brought Ada Wren back to Velora in March 1879 for not having a residence permit.",
                  "Ada Wren later moved to Kessland with her brother Tomas."]
