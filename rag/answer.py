@@ -141,6 +141,7 @@ def question_acronyms(question: str) -> set[str]:
 
 # "How many ...?" counts things (the count answers); "how much", "how far", "how big", ... ask for a measure.
 _HOW_MANY = re.compile(r"\bhow\s+many\b", re.IGNORECASE)
+_HOW_OLD = re.compile(r"\bhow\s+old\b", re.IGNORECASE)  # an age: a number of years (or months, days)
 
 
 def how_many_unit(question: str) -> set[str]:
@@ -511,12 +512,15 @@ def complete_span(sentence: str, label: str, text: str, start: int, end: int) ->
     return text, start, end
 
 
-def with_unit(sentence: str, tokens: Sequence[Token], text: str, start: int, end: int) -> tuple[str, int, int]:
+def with_unit(sentence: str, tokens: Sequence[Token], text: str, start: int, end: int,
+              units: frozenset[str] | None = None) -> tuple[str, int, int]:
     """A bare number extended to the noun it counts right after it: "40 nanometers", "120 m", "151 votes"
     (en_core_web_sm often tags the number alone CARDINAL), cleaned like any span; unchanged when no such
-    noun follows."""
+    noun follows, or when ``units`` is given and the noun is none of them (an age is counted in years, not nuns)."""
     after = next((i for i, t in enumerate(tokens) if t.start >= end), None)
     if after is None or sentence[end:tokens[after].start].strip() or tokens[after].pos not in ("NOUN", "PROPN"):
+        return text, start, end
+    if units is not None and not set(tokenize(tokens[after].text)) & units:
         return text, start, end
     if not any(t.head == after and start <= t.start < end for t in tokens):
         return text, start, end  # the number does not modify that noun
@@ -1026,6 +1030,7 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
     by_reason = any(reasons)
     duration_q = bool(_HOW_LONG.search(question))
     measure_q = qtype.name == "number" and frame.wh == "how" and not _HOW_MANY.search(question)
+    age_q = bool(_HOW_OLD.search(question))
     manner_q = frame.wh == "how" and qtype.name == "phrase"  # "How did they raise the money?"
     action_q = qtype.name in _OPEN_TYPES and bool(_ACTION_Q.search(question))
     out: list[Occurrence] = []
@@ -1049,7 +1054,7 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
             text, a, b = clean_span(text, a, b)
             text, a, b = complete_span(sent.text, label, text, a, b)
             if measure_q and label == "CARDINAL":
-                text, a, b = with_unit(sent.text, toks, text, a, b)
+                text, a, b = with_unit(sent.text, toks, text, a, b, _TIME_UNITS if age_q else None)
             if not text or not re.search(r"\w", text) or len(text) > 120:
                 continue
             cterms = set(tokenize(text))

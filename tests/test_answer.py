@@ -44,6 +44,7 @@ from rag.answer import (
     verb_phrases,
     with_title,
 )
+from rag.lexical import tokenize
 from rag.types import Document
 
 
@@ -315,6 +316,14 @@ def test_a_measure_question_answers_with_the_unit_and_a_count_question_without(a
 
     assert {"85 metres", "300 workers"} <= candidates("How high is the Kessel dam?")
     assert "300" in candidates("How many workers does the Kessel dam employ?")
+    # An age is counted in years: "How old ...?" keeps the figure bare rather than "12 nuns".
+    text = "She married at 26 after 12 nuns had left the convent."
+    scored = [ScoredSentence("doc0", 0, len(text), "doc0:0", text, 0.8, 0.8, 0.8, 1)]
+    found = candidates("How old was she when she married?")
+    assert "12" in found and "12 nuns" not in found
+    text = "The oak is 300 years old."
+    a = text.index("300")
+    assert with_unit(text, analyzer.tokens([text])[0], "300", a, a + 3, frozenset(tokenize("years")))[0] == "300 years"
 
 
 def test_tree_distance_counts_arcs_to_the_nearest_target() -> None:
