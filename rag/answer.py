@@ -94,7 +94,7 @@ _PLACE_NOUNS = (r"city|country|countries|place|province|region|town|area|capital
                 r"|location|state|nation|village|district|border|site|zone|street|neighbo[u]?rhood|building")
 _RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (rf"\bwhy\b|\bfor what (?:reason|purpose)\b|\b(?:what|which)\b(?:\s+(?:is|are|was|were))?{_GAP}?"
-     r"(?:reasons?|justifications?|motives?|rationale|pretext|grounds)\b", "reason", ("REASON",)),
+     r"(?:reasons?|justifications?|motives?|rationale|pretext)\b", "reason", ("REASON",)),
     (r"\bhow (many|much)\b|\bhow (large|big|strong|high|far|old)\b"
      rf"|\b(what|which)\b{_GAP}(number|percentage|share|proportion|figure|amount|size|toll|strength|total|count)\b"
      r"|\b(what|which) (number|percentage|share|figure|amount|size|toll|total)\b", "number", NUMBER),
