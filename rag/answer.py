@@ -1536,6 +1536,20 @@ _SET_IN_YEAR = re.compile(rf"\b(?:in|on|during|since|until|till|before|after|by|
                           r"(1[5-9]\d\d|20\d\d)(?!\d|,\d)", re.IGNORECASE)
 
 
+# "the city of Deabolis": a common place noun before the name (lower case: "City of London", "Port of Los Angeles"
+# are names themselves).
+_PLACE_OF = re.compile(r"^(?:[Tt]he\s+)?(?:city|town|village|province|county|state|region|island|district|port|"
+                       r"municipality|commune|kingdom|republic|emirate)\s+of\s+(?=[A-Z])")
+
+
+def bare_place(text: str, qtype: QuestionType) -> str:
+    """The name alone when a place answer leads with a common place noun: "city of Deabolis" gives
+    "Deabolis", "the island of Crete" gives "Crete"; other answers are unchanged."""
+    if qtype.name != "place":
+        return text
+    return _PLACE_OF.sub("", text, count=1) or text
+
+
 def head_modifiers(tokens: Sequence[Token], frame: QuestionFrame) -> list[str]:
     """The capitalised words between a what/which word and the noun it asks for: "Iranian" in "In which
     Iranian city ...?"; only "Iraqi" in "Near which northern Iraqi city ...?"."""
@@ -1638,6 +1652,6 @@ def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int 
         _, doc, a, b, _ = supports[0]
         shown_text = with_title(snapshot.data.documents[doc].text[a:b], best.text)  # "Colonel Monckton"
         text = f"{shown_text} {_markers(cites)}"
-        short = bare_year(bare_kind(bare_figure(shown_text, question, frame), question), frame)
+        short = bare_place(bare_year(bare_kind(bare_figure(shown_text, question, frame), question), frame), qtype)
     return Answer(question=question, text=text, short_answer=short, citations=tuple(cites), passages=shown,
                   abstained=False, confidence=confidence, notes=tuple(notes))

@@ -21,6 +21,7 @@ from rag.answer import (
     asks_plural,
     bare_figure,
     bare_kind,
+    bare_place,
     bare_year,
     classify_question,
     clean_span,
@@ -417,6 +418,19 @@ def test_short_answer_of_a_what_year_question_is_the_year(analyzer: Analyzer, qu
                                                            short: str) -> None:
     got = bare_year(span, frame_of(question, analyzer))
     assert got == short and got in span
+
+
+@pytest.mark.parametrize("question, span, short", [
+    ("Where was the treaty signed?", "city of Deabolis", "Deabolis"),
+    ("Where did the fleet land?", "the island of Crete", "Crete"),
+    ("What French town was she from?", "town of Pons", "Pons"),
+    ("Where is the bank based?", "City of London", "City of London"),           # a name itself
+    ("Where do the ships dock?", "Port of Los Angeles", "Port of Los Angeles"),
+    ("Where was the treaty signed?", "city of", "city of"),                     # no name after it
+    ("What did the treaty create?", "state of Israel", "state of Israel"),      # not a place question
+])
+def test_short_answer_of_a_place_question_is_the_name(question: str, span: str, short: str) -> None:
+    assert bare_place(span, classify_question(question)) == short
 
 
 def _ents(sentence: str, label: str, *names: str) -> list[tuple[str, int, int, str]]:
