@@ -429,9 +429,10 @@ def default_analyzer() -> Analyzer:
     return Analyzer()
 
 
-_LEADING = re.compile(r"^(?:the|a|an|this|that|these|those|its|his|her|their|our|some|about|around|over|"
-                      r"nearly|almost|more than|less than|at least|up to|approximately|roughly|an estimated|"
-                      r"estimated|additional|another|only|just)\s+", re.IGNORECASE)
+# "an estimated" before "an": the first alternative that matches wins.
+_LEADING = re.compile(r"^(?:an estimated|the|a|an|this|that|these|those|its|his|her|their|our|some|about|around|"
+                      r"over|nearly|almost|more than|less than|at least|up to|approximately|roughly|estimated|"
+                      r"additional|another|only|just)\s+", re.IGNORECASE)
 _TRAIL = re.compile(r"[\s,;:.‘’'\"”“)]+$")
 _LEAD_PUNCT = re.compile(r"^[\s,;:‘’'\"”“(]+")
 _CLOSERS = {"‘": "’", "“": "”"}

@@ -327,6 +327,16 @@ def test_a_measure_question_answers_with_the_unit_and_a_count_question_without(a
     assert with_unit(text, analyzer.tokens([text])[0], "300", a, a + 3, frozenset(tokenize("years")))[0] == "300 years"
 
 
+def test_a_figure_loses_an_estimated_before_it(analyzer: Analyzer) -> None:
+    text = "Records show that an estimated 50,000 weavers emigrated to Velora in the decade."
+    scored = [ScoredSentence("doc0", 0, len(text), "doc0:0", text, 0.8, 0.8, 0.8, 1)]
+    frame = frame_of("How many weavers emigrated to Velora?", analyzer)
+    found = {c.text for c in extract_candidates("How many weavers emigrated to Velora?", frame.qtype, scored,
+                                                analyzer, None, frame)}
+    assert "50,000 weavers" in found or "50,000" in found
+    assert not any(t.startswith(("estimated", "an estimated")) for t in found)
+
+
 def test_tree_distance_counts_arcs_to_the_nearest_target() -> None:
     # "Iran fired missiles near Erbil": fired is the root; near attaches to fired; Erbil to near.
     toks = [Token(0, 4, "Iran", "PROPN", "nsubj", 1), Token(5, 10, "fired", "VERB", "ROOT", 1),
