@@ -1551,6 +1551,14 @@ def bare_place(text: str, qtype: QuestionType) -> str:
     return _PLACE_OF.sub("", text, count=1) or text
 
 
+def short_form(text: str, question: str, frame: QuestionFrame) -> str:
+    """The short answer of a shown answer: the figure, kind, year or place name alone, as the question asks."""
+    text = bare_figure(text, question, frame)
+    text = bare_kind(text, question)
+    text = bare_year(text, frame)
+    return bare_place(text, frame.qtype)
+
+
 def head_modifiers(tokens: Sequence[Token], frame: QuestionFrame) -> list[str]:
     """The capitalised words between a what/which word and the noun it asks for: "Iranian" in "In which
     Iranian city ...?"; only "Iraqi" in "Near which northern Iraqi city ...?"."""
@@ -1653,6 +1661,6 @@ def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int 
         _, doc, a, b, _ = supports[0]
         shown_text = with_title(snapshot.data.documents[doc].text[a:b], best.text)  # "Colonel Monckton"
         text = f"{shown_text} {_markers(cites)}"
-        short = bare_place(bare_year(bare_kind(bare_figure(shown_text, question, frame), question), frame), qtype)
+        short = short_form(shown_text, question, frame)
     return Answer(question=question, text=text, short_answer=short, citations=tuple(cites), passages=shown,
                   abstained=False, confidence=confidence, notes=tuple(notes))
