@@ -882,6 +882,87 @@ def manner_phrases(text: str, tokens: Sequence[Token]) -> list[tuple[str, int, i
     return out
 
 
+# A what/which question about someone's role ("What position does Von Miller play?", "In what capacity do
+# the soldiers serve?", "What was Brown's job?"): the answer is an office or occupation, which news and
+# encyclopedic text give in a few set places (see role_phrases).
+ROLE_HEADS = frozenset("role roles capacity position positions job jobs occupation profession post".split())
+_ROLE_TAILS = frozenset(("relcl", "acl", "advcl", "punct", "cc", "conj", "appos", "prep"))
+
+
+def _noun_phrase(tokens: Sequence[Token], head: int) -> tuple[int, int]:
+    """First and last token of the noun phrase ``head`` heads: its left modifiers and its of-phrase, not a
+    relative clause, apposition or other prepositional phrase after it."""
+    def under_head(j: int) -> bool:
+        for _ in range(len(tokens)):
+            if j == head:
+                return True
+            if tokens[j].head == j:
+                return False
+            j = tokens[j].head
+        return False
+
+    first = head  # back over its modifiers, their own ("Western Union") and hyphens ("long-time")
+    while (first > 0 and under_head(first - 1) and tokens[first - 1].dep != "cc"
+           and tokens[first - 1].text not in (",", ";", ":", "(", ")", "“", "”", "\"")):
+        first -= 1
+    last = head
+    ends = subtree_ends(tokens)
+    for j in range(head + 1, len(tokens)):
+        if tokens[j].head != head:
+            continue
+        if tokens[j].dep == "prep" and tokens[j].text.lower() == "of" and j == last + 1:
+            last = ends[j]  # "co-chair of the IPCC working group"
+        elif tokens[j].dep in ("conj", "cc") and j <= last + 2 and tokens[j].pos in ("NOUN", "PROPN", "CCONJ"):
+            last = max(last, j if tokens[j].dep == "cc" else ends[j])  # "chairman and CEO"
+        elif tokens[j].dep not in _ROLE_TAILS and j == last + 1:
+            last = j
+        else:
+            break
+    return first, last
+
+
+def role_phrases(text: str, tokens: Sequence[Token], asked: set[int]) -> list[tuple[str, int, int, str, float]]:
+    """Offices and occupations a sentence gives the question's ``asked`` words (token indices), as (label
+    "NP", start, end, text, fit): in apposition ("Kenneth Swezey, a journalist"), as the complement of "be"
+    or of a naming verb ("Brown was a Western Union superintendent", "Wren was elected president"), after
+    "as" ("served as adviser"), as a common noun before the name ("linebacker Von Miller"), or named a role
+    ("an advisory role"). Words the question names are left out ("president of ABC" for "... at ABC?")."""
+    heads: list[int] = []
+    for i, t in enumerate(tokens):
+        h = t.head
+        if t.pos not in ("NOUN", "PROPN"):
+            continue
+        if t.dep == "appos" and h in asked:
+            heads.append(i)
+        elif t.dep in ("attr", "oprd") and any(s.head == h and s.dep in ("nsubj", "nsubjpass") and k in asked
+                                               for k, s in enumerate(tokens)):  # "was (elected) president"
+            heads.append(i)
+        elif t.dep == "pobj" and tokens[h].text.lower() == "as" and tokens[h].dep == "prep":
+            heads.append(i)
+        elif t.dep == "compound" and t.pos == "NOUN" and h in asked and tokens[h].pos == "PROPN":
+            heads.append(i)
+        elif t.text.lower() in ROLE_HEADS and t.dep != "compound":
+            heads.append(i)
+    out: list[tuple[str, int, int, str, float]] = []
+    for i in heads:
+        first, last = _noun_phrase(tokens, i)
+        if tokens[i].dep == "compound":
+            last = i  # the office alone, without the name it modifies
+        named = [j for j in range(first, i) if j in asked]
+        if named:  # "Ravens kicker" for "What position does Tucker play with the Ravens?"
+            first = max(named) + 1
+            while first < i and tokens[first].pos in ("PART", "PUNCT"):  # "the guild's treasurer"
+                first += 1
+        cut = next((k for k in range(i + 1, last + 1) if tokens[k].text.lower() == "of" and all(
+            j in asked or tokens[j].pos in ("DET", "ADP", "PUNCT", "PART") for j in range(k + 1, last + 1))), None)
+        if cut is not None:  # "vice president of the Institute" for "What position did he hold in the Institute?"
+            last = cut - 1
+        span = _phrase_span(text, tokens, first, last)
+        if span is not None:
+            out.append(("NP", *span, 1.3))
+    return out
+
+
 _BE_FORMS = _BE | {"be", "been", "being", "am"}  # every form of "be", not only the question's "is ... of"
 # "What did the council do?", "What happened to the lab?" ("What event happened" asks for an event).
 _ACTION_Q = re.compile(r"\bwhat\b.*\b(?:do|doing)\W*$|\bwhat\s+(?:\w+ly\s+|will\s+|would\s+|could\s+|might\s+"
@@ -909,6 +990,24 @@ _TIME_SPAN = re.compile(r"\b(?:seconds?|minutes?|hours?|days?|nights?|weeks?|for
                         r"|centur(?:y|ies)|millenni(?:um|a)|generations?|lifetimes?)\b"
                         r"|\d\s*(?:to|until|till|through|-|–|—)\s*\d|\b(?:between|since|until|till)\b",
                         re.IGNORECASE)
+
+
+# A time-of-day question ("At what time of day was the strike carried out?") asks for a part of the day or a
+# clock time, never a date: only such spans answer it.
+_DAYTIME_Q = re.compile(r"\b(?:time|times|part|parts|hour)\s+of\s+(?:the\s+)?day\b", re.IGNORECASE)
+_DAYTIME = re.compile(r"\b(?:(?:early|late|mid-?)\s*)?(?:mornings?|afternoons?|evenings?|nights?|night-?time"
+                      r"|midnight|noon|midday|dawn|dusk|daybreak|sunrise|sunset|nightfall|twilight|daytime|overnight)\b"
+                      r"|\b\d{1,2}(?:[:.]\d{2})?\s*(?:[ap]\.?m\b\.?|o[’']clock\b)", re.IGNORECASE)
+
+
+_COUNTED_BEFORE = re.compile(r"(?:\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|several|many|few))\s+$",
+                             re.IGNORECASE)
+
+
+def daytime_spans(text: str) -> list[tuple[str, int, int, str, float]]:
+    """The parts of the day and clock times in ``text`` ("night", "early morning", "2:45 a.m."), as spans."""
+    return [("TIME", m.start(), m.end(), m.group(), 1.0) for m in _DAYTIME.finditer(text)
+            if not _COUNTED_BEFORE.search(text, max(0, m.start() - 12), m.start())]  # not "three nights"
 
 
 def is_duration(text: str, label: str) -> bool:
@@ -1034,13 +1133,19 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
     age_q = bool(_HOW_OLD.search(question))
     manner_q = frame.wh == "how" and qtype.name == "phrase"  # "How did they raise the money?"
     action_q = qtype.name in _OPEN_TYPES and bool(_ACTION_Q.search(question))
+    daytime_q = bool(_DAYTIME_Q.search(question))
+    role_q = frame.wh in ("what", "which") and frame.head.lower() in ROLE_HEADS
     out: list[Occurrence] = []
     for position, (sent, spans, toks) in enumerate(zip(sentences, analyses, parses)):
         words = [(m.start(), m.end(), set(tokenize(m.group()))) for m in _WORD_RE.finditer(sent.text)]
         matched = [i for i, (_, _, t) in enumerate(words) if t & qterms]
         matched_toks = {i for i, t in enumerate(toks) if set(tokenize(t.text)) & (qterms - heads)}
         matched_verbs = {i for i in matched_toks if toks[i].pos == "VERB"}
-        if action_q:
+        if daytime_q:
+            typed = daytime_spans(sent.text)
+        elif role_q:
+            typed = role_phrases(sent.text, toks, matched_toks) + _typed_spans(qtype, sent.text, spans, heads, plural)
+        elif action_q:
             typed = verb_phrases(sent.text, toks)
         elif by_reason:
             typed = reasons[position]
@@ -1629,7 +1734,10 @@ def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int 
     frame = question_frame(question, qtokens)
     qtype = frame.qtype
     shown = tuple(hits[:k])
-    sentences = score_sentences(snapshot, question, hits)[:8]
+    sentences = score_sentences(snapshot, question, hits)
+    if _DAYTIME_Q.search(question):  # the best sentences that name a time of day, if any does
+        sentences = [s for s in sentences if _DAYTIME.search(s.text)] or sentences
+    sentences = sentences[:8]
     ranker = default_ranker() if snapshot.retriever.config.span_ranker == "learned" else None
     cands = extract_candidates(question, qtype, sentences, analyzer, snapshot.data.bm25,
                                frame, ranker) if sentences else []

@@ -27,6 +27,7 @@ from rag.answer import (
     clean_span,
     complete_span,
     coordinated_names,
+    daytime_spans,
     date_unasked,
     extract_candidates,
     governed_by,
@@ -35,6 +36,7 @@ from rag.answer import (
     head_modifiers,
     question_frame,
     reason_clauses,
+    role_phrases,
     role_named,
     slot_fit,
     subtree_ends,
@@ -609,6 +611,48 @@ def test_a_how_long_question_takes_a_length_of_time_not_a_point_in_time(analyzer
     # A point in time after "since" answers with the word that makes it a stretch of time.
     sentence = "Radio Velora, founded by Ada Wren in a garage, has broadcast from the harbour since 1951."
     assert best_answer("How long has Radio Velora broadcast from the harbour?", [sentence], analyzer) == "since 1951"
+
+
+@pytest.mark.parametrize(("sentence", "expected"), [
+    ("The night raid on the depot began at 2:45 a.m. on 4 August 1915.", ["night", "2:45 a.m."]),
+    ("Crowds gathered in the early morning and left by noon.", ["early morning", "noon"]),
+    ("The siege of Velora began in 1891 and lasted six years.", []),
+    ("The talks lasted three nights.", []),  # a length of time, not a time of day
+])
+def test_daytime_spans(sentence: str, expected: list[str]) -> None:
+    found = daytime_spans(sentence)
+    assert [f[3] for f in found] == expected
+    assert all(sentence[a:b] == raw for _, a, b, raw, _ in found)
+
+
+def test_a_time_of_day_question_takes_a_part_of_the_day_not_a_date(analyzer: Analyzer) -> None:
+    sentences = ["The Velora guild hall burned down on 4 August 1915.",
+                 "The night fire at the guild hall was seen from the harbour."]
+    assert best_answer("At what time of day did the guild hall burn down?", sentences, analyzer) == "night"
+    assert best_answer("When did the guild hall burn down?", sentences, analyzer) == "4 August 1915"
+
+
+@pytest.mark.parametrize(("sentence", "asked", "expected"), [
+    ("Kenneth Swezey, a journalist, wrote the first biography of Tesla.", "Swezey", "a journalist"),
+    ("Brown was a Western Union superintendent.", "Brown", "a Western Union superintendent"),
+    ("Ada Wren served as adviser to the Velora guild for a decade.", "Wren", "adviser"),
+    ("The Ravens won after linebacker Omar Haddad intercepted a pass.", "Haddad", "linebacker"),
+    ("A few thousand troops remain in an advisory role.", "troops", "an advisory role"),
+])
+def test_role_phrases_give_the_office_or_occupation(analyzer: Analyzer, sentence: str, asked: str,
+                                                    expected: str) -> None:
+    toks = analyzer.tokens([sentence])[0]
+    found = role_phrases(sentence, toks, {i for i, t in enumerate(toks) if t.text == asked})
+    assert expected in [f[3] for f in found]
+    assert all(sentence[a:b] == raw for _, a, b, raw, _ in found)
+
+
+def test_a_role_question_is_answered_with_the_office_not_another_name(analyzer: Analyzer) -> None:
+    sentences = ["In 1998 Omar Haddad, the Velora guild's treasurer, met Ada Wren in Kessland."]
+    assert best_answer("What position did Omar Haddad hold in the Velora guild?", sentences, analyzer) == "treasurer"
+    # The question names the guild: its of-phrase is cut ("president", not "president of the Velora guild").
+    sentences = ["Ada Wren was elected president of the Velora guild in 1901, after Omar Haddad retired."]
+    assert best_answer("What position did Ada Wren hold in the Velora guild?", sentences, analyzer) == "president"
 
 
 def test_a_how_question_can_take_the_means_as_its_answer(analyzer: Analyzer) -> None:
