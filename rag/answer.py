@@ -41,9 +41,10 @@ from typing import Any
 import numpy as np
 
 from .abstain import Evidence, TermSet, near_terms, verify
-from .lexical import tokenize
+from .lexical import STOP_WORDS, tokenize
 from .places import CITY_HEADS, COUNTRY_HEADS, default_gazetteer, place_mismatch
 from .retrieve import prepare_query
+from .synonyms import SYNONYM_WEIGHT, phrasal_verbs, synonyms, with_synonyms
 from .span_rank import DEP_GROUPS, QTYPES
 from .span_rank import FEATURES as SPAN_FEATURES
 from .span_rank import SpanRanker, default_ranker, feature_matrix, softmax
@@ -242,11 +243,16 @@ def question_frame(question: str, tokens: Sequence[Token] = ()) -> QuestionFrame
         qtype = _HEAD_LABELS.get(_singular(head.lower()), qtype) if qtype.name in ("entity", "number") else qtype
     k = i + 1 if wh in ("who", "what") else (k if head else len(tokens))
     verb = tokens[k] if not prep and k < len(tokens) and tokens[k].pos == "VERB" else None
-    subject_of = next(iter(tokenize(verb.text)), "") if verb is not None else ""  # "who announced", not "who did"
+    phrasal = phrasal_verbs(question)
+
+    def stem_of(tok: Token) -> str:  # the verb, or the one a phrasal verb stands for ("set on fire": "burn")
+        return next((v for a, b, v in phrasal if a <= tok.start < b), next(iter(tokenize(tok.text)), ""))
+
+    subject_of = stem_of(verb) if verb is not None else ""  # "who announced", not "who did"
     object_of = ""
     if not prep and k < len(tokens) and tokens[k].text.lower() in ("did", "does", "do"):  # "what did X burn"
         obj_verb = next((t for t in tokens[k + 1:] if t.pos == "VERB"), None)
-        object_of = next(iter(tokenize(obj_verb.text)), "") if obj_verb is not None else ""
+        object_of = stem_of(obj_verb) if obj_verb is not None else ""
     return QuestionFrame(wh, head.lower(), prep, qtype, subject_of, object_of)
 
 
@@ -396,8 +402,10 @@ PHRASE_TOKENS = 10  # longest joined phrase, in tokens
 
 def longer_phrases(doc: Any) -> tuple[tuple[str, int, int, str], ...]:
     """Noun phrases that spaCy's base chunks split: coordinations ("heat and pressure", label
-    ``NP_COORD``) and a chunk with the prepositional phrase right after it ("two populations of
-    rodents": ``NP_OF``; "strikes inside Iran": ``NP_PP``), at most :data:`PHRASE_TOKENS` tokens."""
+    ``NP_COORD``), a chunk with the prepositional phrase right after it ("two populations of
+    rodents": ``NP_OF``; "strikes inside Iran": ``NP_PP``), and a common-noun possessor inside a chunk
+    ("the Biden administration" of "the Biden administration's shoulders": ``NP``), at most
+    :data:`PHRASE_TOKENS` tokens."""
     chunks = list(doc.noun_chunks)
     by_root = {c.root.i: c for c in chunks}
     out = []
@@ -421,6 +429,9 @@ def longer_phrases(doc: Any) -> tuple[tuple[str, int, int, str], ...]:
             obj = next((t for t in prep.children if t.dep_ == "pobj" and t.i in by_root), None)
             if obj is not None:
                 add("NP_OF" if prep.lower_ == "of" else "NP_PP", c.start, by_root[obj.i].end)
+        for owner in c.root.children:  # "the Biden administration" in "the Biden administration's shoulders"
+            if owner.dep_ == "poss" and owner.pos_ == "NOUN" and owner.left_edge.i >= c.start:
+                add("NP", owner.left_edge.i, owner.i + 1)
     return tuple(out)
 
 
@@ -578,11 +589,25 @@ def term_weights(question: str, bm25: Any) -> dict[str, float]:
     Answer-frame words ("which city", "what year") are left out: the evidence need not repeat them.
     """
     frame = {t for w in FRAME_WORDS for t in tokenize(w)}
-    terms = [t for t in dict.fromkeys(tokenize(question)) if t not in frame]
+    phrasal = [stem for _, _, stem in phrasal_verbs(question)]  # "burn" for "set on fire"
+    terms = [t for t in dict.fromkeys(tokenize(question) + phrasal) if t not in frame]
     if bm25 is None:
         return {t: 1.0 for t in terms}
     unseen = float(np.log(1.0 + (bm25.size + 0.5) / 0.5))
     return {t: (bm25.idf(t) if t in bm25.vocab else unseen) for t in terms}
+
+
+def synonym_coverage(retriever: Any, rows: np.ndarray, weights: dict[str, float]) -> np.ndarray:
+    """For each sentence row, the weight its synonyms of question terms earn (:mod:`rag.synonyms`): a
+    term the sentence lacks but says otherwise ("began" for "start") counts ``SYNONYM_WEIGHT`` of its own."""
+    out = np.zeros(len(rows))
+    for term, weight in weights.items():
+        alternatives = synonyms(term)
+        if alternatives and len(rows):
+            own = retriever.term_coverage(rows, {term: 1.0}) > 0
+            other = retriever.term_coverage(rows, dict.fromkeys(alternatives, 1.0)) > 0
+            out += SYNONYM_WEIGHT * weight * (other & ~own)
+    return out
 
 
 def score_sentences(snapshot: Any, question: str, hits: Sequence[Hit]) -> list[ScoredSentence]:
@@ -604,7 +629,7 @@ def score_sentences(snapshot: Any, question: str, hits: Sequence[Hit]) -> list[S
                 picked.append((hit, srow))
     rows = np.asarray([srow for _, srow in picked], dtype=np.int64)
     dense = np.asarray(data.sentence_vectors[rows]) @ qvec if len(rows) else np.zeros(0)
-    coverage = retriever.term_coverage(rows, idf) / total
+    coverage = (retriever.term_coverage(rows, idf) + synonym_coverage(retriever, rows, idf)) / total
     out: list[ScoredSentence] = []
     for (hit, srow), cos, cov in zip(picked, dense, coverage):
         d, s, e = data.sentences[srow]
@@ -759,6 +784,8 @@ def _typed_spans(qtype: QuestionType, sent_text: str, spans: Sequence[tuple[str,
                 out.append((label, a, b, raw, 1.3))
     if qtype.name in ("entity", "quote", "org"):  # a quoted name or phrase ("faction “Brigades of ...”")
         for m in _QUOTED.finditer(sent_text):
+            if qtype.name == "org" and not m.group(1)[0].isupper():
+                continue  # an organisation's name is capitalised; "terrorist attack that was ..." is none
             out.append(("QUOTE", m.start(1), m.end(1), m.group(1), 0.9 if qtype.name == "quote" else 0.5))
     if qtype.name == "place":  # a phrase after a preposition of place ("along the Iraqi-Syrian border")
         for label, a, b, raw in nps:
@@ -1062,6 +1089,35 @@ def governed_by(tokens: Sequence[Token], inside: set[int], verbs: set[int], hops
     return False
 
 
+_CONTEXT_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
+
+
+def restates(question: str, sentence: str, start: int, end: int) -> bool:
+    """Whether the span ``sentence[start:end]`` stands where the question has a phrase of its own: the
+    word before it and the two after it frame one to four words of the question too ("Friday's events"
+    in "at Friday's events outside the Green Zone" for "... at the demonstration outside the Green
+    Zone?"). Such a span says again what the question says, in other words; it does not answer it."""
+    before = _CONTEXT_WORD.findall(sentence[max(0, start - 30):start])
+    after = _CONTEXT_WORD.findall(sentence[end:end + 40])
+    if not before or len(after) < 2 or all(w.lower() in STOP_WORDS for w in after[:2]):
+        return False  # "of the" after a span frames half the phrases of any question
+    frame = (rf"\b{re.escape(before[-1])}\s+((?:[^\s]+\s+){{0,3}}[^\s]+)\s+"
+             rf"{re.escape(after[0])}\s+{re.escape(after[1])}\b")
+    return any(not _WH_WORDS & set(m.group(1).lower().split())  # the question's own gap is the answer's place
+               for m in re.finditer(frame, question, re.IGNORECASE))
+
+
+def governing_verbs(tokens: Sequence[Token], verb: int) -> set[str]:
+    """The stems of the verb at ``verb`` and of a verb it is conjoined to that has no object of its own: in
+    "burning and destroying a mock embassy" the embassy is burned too."""
+    stems = set(tokenize(tokens[verb].text))
+    first = tokens[verb].head
+    if tokens[verb].dep == "conj" and first != verb and not any(
+            t.head == first and t.dep == "dobj" for t in tokens):
+        stems |= set(tokenize(tokens[first].text))
+    return stems
+
+
 def slot_fit(frame: QuestionFrame, text: str, start: int, end: int) -> float:
     """How well a span sits where the question's answer would: after the question's preposition ("near
     Erbil" for "near which city"), or named by the asked-for noun ("the city of Erbil", "Erbil city")."""
@@ -1134,23 +1190,29 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
     manner_q = frame.wh == "how" and qtype.name == "phrase"  # "How did they raise the money?"
     action_q = qtype.name in _OPEN_TYPES and bool(_ACTION_Q.search(question))
     daytime_q = bool(_DAYTIME_Q.search(question))
+    # The asked-for noun and the question's verbs with their synonyms, as a sentence may say them
+    # ("administration" for "which government"). Closeness is measured to the question's own words only:
+    # a synonym nearby ("slain Quds Force general" for "Who was killed ...?") is weaker evidence.
+    said, said_not_head, asked = qterms, qterms - heads, with_synonyms(heads)
+    subject_verbs = with_synonyms({frame.subject_of} - {""})  # the verbs' stems, as the frame keeps them
+    object_verbs = with_synonyms({frame.object_of} - {""})
     role_q = frame.wh in ("what", "which") and frame.head.lower() in ROLE_HEADS
     out: list[Occurrence] = []
     for position, (sent, spans, toks) in enumerate(zip(sentences, analyses, parses)):
         words = [(m.start(), m.end(), set(tokenize(m.group()))) for m in _WORD_RE.finditer(sent.text)]
-        matched = [i for i, (_, _, t) in enumerate(words) if t & qterms]
-        matched_toks = {i for i, t in enumerate(toks) if set(tokenize(t.text)) & (qterms - heads)}
+        matched = [i for i, (_, _, t) in enumerate(words) if t & said]
+        matched_toks = {i for i, t in enumerate(toks) if set(tokenize(t.text)) & said_not_head}
         matched_verbs = {i for i in matched_toks if toks[i].pos == "VERB"}
         if daytime_q:
             typed = daytime_spans(sent.text)
         elif role_q:
-            typed = role_phrases(sent.text, toks, matched_toks) + _typed_spans(qtype, sent.text, spans, heads, plural)
+            typed = role_phrases(sent.text, toks, matched_toks) + _typed_spans(qtype, sent.text, spans, asked, plural)
         elif action_q:
             typed = verb_phrases(sent.text, toks)
         elif by_reason:
             typed = reasons[position]
         else:
-            typed = _typed_spans(qtype, sent.text, spans, heads, plural)
+            typed = _typed_spans(qtype, sent.text, spans, asked, plural)
             if manner_q:
                 typed += manner_phrases(sent.text, toks)
         for label, a0, b0, raw, fit in typed:
@@ -1172,15 +1234,17 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
             if label.startswith("NP") and _IDIOM.search(sent.text[max(0, a - 4):b]):
                 continue  # the noun of a fixed adverbial ("fact" in "In fact, ..."), never an answer
             slot = bool(frame.subject_of) and any(
-                t.dep == "nsubj" and frame.subject_of in tokenize(toks[t.head].text)
+                t.dep == "nsubj" and subject_verbs & set(tokenize(toks[t.head].text))
                 for t in toks if t.start >= a and t.end <= b)  # "Iraq announced ..." for "who announced ..."
             if (cterms and all(_named_in(t, qterms) for t in cterms) and not slot) or text.lower() in acronyms:
                 continue  # the question already names it ("Iraq" for "which Iraqi city")
-            if heads and cterms <= heads:
+            if asked and cterms <= asked:
                 continue  # the asked-for noun itself ("Treaty" for "which Treaty"), even as the verb's subject
+            if restates(question, sent.text, a, b):
+                continue  # fills a slot the question fills itself ("at Friday's events outside the Green Zone")
             if slot:  # the subject of the question's own verb: any name fits ("Iraq announced")
                 fit = max(fit, 0.8 if label in _PROPER or label.startswith("NP") else fit) * 1.3
-            obj = bool(frame.object_of) and any(t.dep == "dobj" and frame.object_of in tokenize(toks[t.head].text)
+            obj = bool(frame.object_of) and any(t.dep == "dobj" and object_verbs & governing_verbs(toks, t.head)
                                                 for t in toks if t.start >= a and t.end <= b)
             if obj:
                 fit *= 1.3  # the object of the question's verb ("burned a mock embassy" for "what did they burn")

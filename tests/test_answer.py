@@ -7,6 +7,7 @@ on made-up sentences, never on the demo gold answers.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from rag.answer import (
@@ -31,16 +32,19 @@ from rag.answer import (
     date_unasked,
     extract_candidates,
     governed_by,
+    governing_verbs,
     is_duration,
     manner_phrases,
     head_modifiers,
     question_frame,
     reason_clauses,
+    restates,
     role_phrases,
     role_named,
     slot_fit,
     subtree_ends,
     supporting,
+    synonym_coverage,
     tree_distance,
     with_unit,
     unmentioned_years,
@@ -48,6 +52,7 @@ from rag.answer import (
     with_title,
 )
 from rag.lexical import tokenize
+from rag.synonyms import SYNONYM_WEIGHT, phrasal_verbs, synonyms, with_synonyms
 from rag.types import Document
 
 
@@ -653,6 +658,87 @@ def test_a_role_question_is_answered_with_the_office_not_another_name(analyzer: 
     # The question names the guild: its of-phrase is cut ("president", not "president of the Velora guild").
     sentences = ["Ada Wren was elected president of the Velora guild in 1901, after Omar Haddad retired."]
     assert best_answer("What position did Ada Wren hold in the Velora guild?", sentences, analyzer) == "president"
+
+
+def test_synonyms_are_symmetric_stemmed_and_leave_ambiguous_words_out() -> None:
+    (start,) = tokenize("start")
+    assert set(tokenize("began commence")) <= synonyms(start)
+    assert start in synonyms(tokenize("began")[0])  # both ways
+    assert start not in synonyms(start)
+    assert synonyms(tokenize("fire")[0]) == frozenset()  # a flame or a dismissal: no synonym is safe
+    assert with_synonyms(set(tokenize("government"))) >= set(tokenize("government administration"))
+
+
+@pytest.mark.parametrize(("text", "verbs"), [
+    ("What did protesters set on fire at the demonstration?", ["burn"]),
+    ("Who set fire to the depot?", ["burn"]),
+    ("Which missions were set to carry on after the pull-out?", ["continu"]),
+    ("When did the army pull out of Velora?", ["withdraw"]),
+    ("When did Ada Wren step down as mayor?", ["resign"]),
+    ("What did the guild set out to build?", []),
+])
+def test_phrasal_verbs_stand_for_one_verb(text: str, verbs: list[str]) -> None:
+    assert [v for _, _, v in phrasal_verbs(text)] == verbs
+
+
+def test_sentence_coverage_credits_a_synonym_of_a_question_word() -> None:
+    sentences = ["The guild began scaling down its fleet in March 1921.",  # "began" for "start"
+                 "The guild started cutting its fleet and began selling land.",  # its own word: no extra credit
+                 "The guild held a vote in 1915."]
+
+    class Retriever:  # term coverage as the index computes it: summed weights of the terms a sentence holds
+        def term_coverage(self, rows, weights):  # noqa: ANN001, ANN202
+            return np.asarray([sum(w for t, w in weights.items() if t in tokenize(sentences[r])) for r in rows])
+
+    (start,) = tokenize("start")
+    credit = synonym_coverage(Retriever(), np.arange(3), {start: 2.0, "guild": 1.0})
+    assert credit.tolist() == pytest.approx([SYNONYM_WEIGHT * 2.0, 0.0, 0.0])
+
+
+def test_the_object_of_a_phrasal_verb_or_of_a_conjoined_verb_fills_the_object_slot(analyzer: Analyzer) -> None:
+    frame = frame_of("What did protesters set on fire outside the hall?", analyzer)
+    assert frame.object_of == "burn"
+    sentence = "The protesters were filmed burning and destroying a large mock embassy."
+    toks = analyzer.tokens([sentence])[0]
+    destroying = next(i for i, t in enumerate(toks) if t.text == "destroying")
+    assert governing_verbs(toks, destroying) == {"destroy", "burn"}
+    sentence = "The protesters burned a flag and destroyed a mock embassy."  # each verb has its own object
+    toks = analyzer.tokens([sentence])[0]
+    destroyed = next(i for i, t in enumerate(toks) if t.text == "destroyed")
+    assert governing_verbs(toks, destroyed) == {"destroy"}
+
+
+def test_a_span_that_restates_a_phrase_of_the_question_is_no_answer(analyzer: Analyzer) -> None:
+    question = "What did protesters set on fire at the demonstration outside the guild hall?"
+    sentence = "One protester at Friday's events outside the guild hall said the fire was a warning."
+    a = sentence.index("Friday")
+    assert restates(question, sentence, a, a + len("Friday's events"))
+    # The question's own gap (its wh-phrase) is where the answer stands: that is no restatement.
+    question = "At how many bases held by Iraqi forces are the troops stationed?"
+    sentence = "The troops are stationed at three bases held by Iraqi forces."
+    a = sentence.index("three")
+    assert not restates(question, sentence, a, a + len("three"))
+    question = "What did protesters set on fire at the demonstration outside the guild hall?"
+    sentences = ["One protester at Friday's events outside the guild hall praised the crowd.",
+                 "The protesters were filmed burning and destroying a large mock embassy."]
+    assert best_answer(question, sentences, analyzer) == "large mock embassy"
+
+
+def test_a_common_noun_possessor_is_a_noun_phrase_of_its_own(analyzer: Analyzer) -> None:
+    sentence = "Tehran said responsibility now lies on the Velora administration's shoulders."
+    phrases = [raw for _, _, _, raw in analyzer.phrases([sentence])[0]]
+    assert "the Velora administration" in phrases
+
+
+def test_an_organisation_question_takes_no_lower_case_quotation(analyzer: Analyzer) -> None:
+    question = "Which group did the mayor blame for the fire?"
+    sentence = "The mayor blamed the fire on the “reckless people who planned it”, not on the “Harbour League”."
+    frame = frame_of(question, analyzer)
+    assert frame.qtype.name == "org"
+    scored = [ScoredSentence("doc0", 0, len(sentence), "doc0:0", sentence, 0.8, 0.8, 0.8, 1)]
+    texts = [c.text for c in extract_candidates(question, frame.qtype, scored, analyzer, None, frame)]
+    assert "Harbour League" in texts
+    assert not any(t.startswith("reckless people") for t in texts)
 
 
 def test_a_how_question_can_take_the_means_as_its_answer(analyzer: Analyzer) -> None:

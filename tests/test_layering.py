@@ -27,6 +27,7 @@ RANK = {
     "clean": 2, "ingest": 3, "dedup": 4, "chunk": 5, "embed": 6, "lexical": 7, "vectors": 8, "backends": 8.5, "store": 9,
     "fusion": 10, "retrieve": 11,
     "linear": 11.2,
+    "synonyms": 11.25,  # the thesaurus the answerer reads question words through (over lexical's tokenizer)
     "places": 11.3,  # the gazetteer the answerer checks place answers against  # small linear models read from plain JSON (the verifier's and the span ranker's)
     "span_rank": 11.4,  # the learned span ranker over features the answerer computes
     "abstain": 11.5,  # answer verification over plain values; the answerer calls it
