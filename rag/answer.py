@@ -756,6 +756,29 @@ def coordinated_names(qtype: QuestionType, sent_text: str,
     return out
 
 
+_PHRASE_PREP = re.compile(r"\s(?:of|in|at|on|for|from|with|by|to|into|inside|outside|near|under|over|between"
+                          r"|against|during|after|before|across|along|around|within)\s", re.IGNORECASE)
+_CONJUNCT = re.compile(r",\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+")
+
+
+def phrase_heads(label: str, raw: str) -> set[str]:
+    """The head terms of a candidate phrase: a noun phrase's last word, the last word before the
+    prepositional phrase of a longer one ("city" in "the city of Deabolis"), each conjunct's ("Trump" and
+    "members" in "Trump and other members of his administration"); every word of a name ("Ramstein Air
+    Base")."""
+    if not label.startswith("NP"):
+        return set(tokenize(raw))
+    parts = _CONJUNCT.split(raw) if label == "NP_COORD" else [raw]
+    heads: set[str] = set()
+    for part in parts:
+        if label != "NP":
+            part = _PHRASE_PREP.split(part, maxsplit=1)[0]
+        words = tokenize(part)
+        if words:
+            heads.add(words[-1])
+    return heads
+
+
 def _typed_spans(qtype: QuestionType, sent_text: str, spans: Sequence[tuple[str, int, int, str]],
                  heads: set[str] = frozenset(), plural: bool = False) -> list[tuple[str, int, int, str, float]]:
     """Candidate spans with a type fit in [0, 1]: the question's first label fits best."""
@@ -780,7 +803,7 @@ def _typed_spans(qtype: QuestionType, sent_text: str, spans: Sequence[tuple[str,
             if qtype.name in ("person", "org") and _label_fit(qtype, label) == 0 and not any(
                     a <= ea and eb <= b and el in _PROPER for el, ea, eb, _ in ents):
                 continue  # "which commander" asks for a name, not "the Iranian commander"; "the Biden administration"
-            if words and heads & ({words[-1]} if label == "NP" else set(words)):
+            if words and heads & phrase_heads(label, raw):
                 out.append((label, a, b, raw, 1.3))
     if qtype.name in ("entity", "quote", "org"):  # a quoted name or phrase ("faction “Brigades of ...”")
         for m in _QUOTED.finditer(sent_text):

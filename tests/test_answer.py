@@ -36,6 +36,7 @@ from rag.answer import (
     is_duration,
     manner_phrases,
     head_modifiers,
+    phrase_heads,
     question_frame,
     reason_clauses,
     restates,
@@ -722,6 +723,18 @@ def test_a_span_that_restates_a_phrase_of_the_question_is_no_answer(analyzer: An
     sentences = ["One protester at Friday's events outside the guild hall praised the crowd.",
                  "The protesters were filmed burning and destroying a large mock embassy."]
     assert best_answer(question, sentences, analyzer) == "large mock embassy"
+
+
+@pytest.mark.parametrize(("label", "raw", "heads"), [
+    ("NP", "the Biden administration", {"administr"}),
+    ("NP_OF", "the city of Deabolis", {"citi"}),
+    ("NP_PP", "strikes inside Iran", {"strike"}),
+    ("NP_COORD", "Trump and other members of his administration", {"trump", "member"}),
+    ("NP_COORD", "heat, light and pressure", {"heat", "light", "pressur"}),
+    ("FAC", "Ramstein Air Base", {"ramstein", "air", "base"}),  # a name: any of its words
+])
+def test_phrase_heads(label: str, raw: str, heads: set[str]) -> None:
+    assert phrase_heads(label, raw) == heads
 
 
 def test_a_common_noun_possessor_is_a_noun_phrase_of_its_own(analyzer: Analyzer) -> None:
