@@ -939,9 +939,9 @@ ROLE_HEADS = frozenset("role roles capacity position positions job jobs occupati
 _ROLE_TAILS = frozenset(("relcl", "acl", "advcl", "punct", "cc", "conj", "appos", "prep"))
 
 
-def _noun_phrase(tokens: Sequence[Token], head: int) -> tuple[int, int]:
+def _noun_phrase(tokens: Sequence[Token], head: int, ends: Sequence[int]) -> tuple[int, int]:
     """First and last token of the noun phrase ``head`` heads: its left modifiers and its of-phrase, not a
-    relative clause, apposition or other prepositional phrase after it."""
+    relative clause, apposition or other prepositional phrase after it (``ends``: :func:`subtree_ends`)."""
     def under_head(j: int) -> bool:
         for _ in range(len(tokens)):
             if j == head:
@@ -956,7 +956,6 @@ def _noun_phrase(tokens: Sequence[Token], head: int) -> tuple[int, int]:
            and tokens[first - 1].text not in (",", ";", ":", "(", ")", "“", "”", "\"")):
         first -= 1
     last = head
-    ends = subtree_ends(tokens)
     for j in range(head + 1, len(tokens)):
         if tokens[j].head != head:
             continue
@@ -994,8 +993,9 @@ def role_phrases(text: str, tokens: Sequence[Token], asked: set[int]) -> list[tu
         elif t.text.lower() in ROLE_HEADS and t.dep != "compound":
             heads.append(i)
     out: list[tuple[str, int, int, str, float]] = []
+    ends = subtree_ends(tokens)
     for i in heads:
-        first, last = _noun_phrase(tokens, i)
+        first, last = _noun_phrase(tokens, i, ends)
         if tokens[i].dep == "compound":
             last = i  # the office alone, without the name it modifies
         named = [j for j in range(first, i) if j in asked]
@@ -1050,14 +1050,14 @@ _DAYTIME = re.compile(r"\b(?:(?:early|late|mid-?)\s*)?(?:mornings?|afternoons?|e
                       r"|\b\d{1,2}(?:[:.]\d{2})?\s*(?:[ap]\.?m\b\.?|o[’']clock\b)", re.IGNORECASE)
 
 
-_COUNTED_BEFORE = re.compile(r"(?:\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|several|many|few))\s+$",
-                             re.IGNORECASE)
-
-
 def daytime_spans(text: str) -> list[tuple[str, int, int, str, float]]:
     """The parts of the day and clock times in ``text`` ("night", "early morning", "2:45 a.m."), as spans."""
-    return [("TIME", m.start(), m.end(), m.group(), 1.0) for m in _DAYTIME.finditer(text)
-            if not _COUNTED_BEFORE.search(text, max(0, m.start() - 12), m.start())]  # not "three nights"
+    out = []
+    for m in _DAYTIME.finditer(text):
+        before = text[:m.start()].split()
+        if not (before and _COUNT.match(before[-1].strip("(,;"))):  # not "three nights", "12 nights"
+            out.append(("TIME", m.start(), m.end(), m.group(), 1.0))
+    return out
 
 
 def is_duration(text: str, label: str) -> bool:
@@ -1216,15 +1216,15 @@ def candidate_occurrences(question: str, qtype: QuestionType, sentences: Sequenc
     # The asked-for noun and the question's verbs with their synonyms, as a sentence may say them
     # ("administration" for "which government"). Closeness is measured to the question's own words only:
     # a synonym nearby ("slain Quds Force general" for "Who was killed ...?") is weaker evidence.
-    said, said_not_head, asked = qterms, qterms - heads, with_synonyms(heads)
+    asked = with_synonyms(heads)
     subject_verbs = with_synonyms({frame.subject_of} - {""})  # the verbs' stems, as the frame keeps them
     object_verbs = with_synonyms({frame.object_of} - {""})
     role_q = frame.wh in ("what", "which") and frame.head.lower() in ROLE_HEADS
     out: list[Occurrence] = []
     for position, (sent, spans, toks) in enumerate(zip(sentences, analyses, parses)):
         words = [(m.start(), m.end(), set(tokenize(m.group()))) for m in _WORD_RE.finditer(sent.text)]
-        matched = [i for i, (_, _, t) in enumerate(words) if t & said]
-        matched_toks = {i for i, t in enumerate(toks) if set(tokenize(t.text)) & said_not_head}
+        matched = [i for i, (_, _, t) in enumerate(words) if t & qterms]
+        matched_toks = {i for i, t in enumerate(toks) if set(tokenize(t.text)) & (qterms - heads)}
         matched_verbs = {i for i in matched_toks if toks[i].pos == "VERB"}
         if daytime_q:
             typed = daytime_spans(sent.text)
