@@ -66,7 +66,6 @@ _FIGURE = re.compile(r"\d|" + _NUMBER_WORD.pattern, re.IGNORECASE)  # a digit or
 # What can answer "how many": a figure, or a word that counts ("fifteen", "several", "none").
 _COUNT = re.compile(_FIGURE.pattern + r"|\b(?:(?:thir|four|fif|six|seven|eigh|nine)teen|(?:twen|thir|for|fif|six|seven"
                     r"|eigh|nine)ty|several|few|many|scores|couple|handful|no|none|zero|single)\b", re.IGNORECASE)
-_HOW_MANY = re.compile(r"\bhow many\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
