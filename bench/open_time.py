@@ -7,7 +7,7 @@ cache is warm, as the index was just written or read):
 2. ``KnowledgeBase.open(folder)`` with checksum verification (the default), split into
    its parts by timing wrappers (sha256 of every file, SQLite rows to objects, FAISS read,
    BM25 load, id lookups);
-3. answers the first question (``kb.ask``: query embedding, search, spaCy's first load)
+3. answers the first question (``kb.ask``: query embedding, search, the reader's first load)
    and then a second one (warm);
 4. loads ``bm25.npz`` again and rebuilds the BM25 index from the stored chunk texts
    (``BM25Index.build`` over title + text, as the build does), when the size is at most

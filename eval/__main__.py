@@ -2,8 +2,7 @@
 
     python -m eval run --gold eval/gold/demo.jsonl --corpus data/articles --out eval/results/demo.json
     python -m eval compare --gold eval/gold/demo.jsonl --corpus data/articles
-    python -m eval squad --version 1.1 --data ../shared/benchmarks/squad/dev-v1.1.reconstructed.json \\
-        --sample 1000 --seed 13
+    python -m eval squad --version 1.1 --split test      # the held-out split: open and gold paragraph
 
 Errors (a bad gold line, a missing corpus, an unknown option) print ``error: ...`` and exit 2.
 """
@@ -52,8 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("squad", help="open-corpus SQuAD: retrieval and official EM/F1 on a sample")
     p.add_argument("--version", choices=("1.1", "2.0"), required=True)
-    p.add_argument("--data", required=True, help="SQuAD dev JSON file")
-    p.add_argument("--sample", type=int, default=1000, help="questions to sample (default %(default)s)")
+    p.add_argument("--data", help="SQuAD dev JSON file (default: ../shared/benchmarks/squad/dev-v<version>...)")
+    p.add_argument("--split", choices=("train", "dev", "test"),
+                   help="only this part of eval/splits/squad.json (split by article); adds gold-paragraph scores")
+    p.add_argument("--sample", type=int, default=None,
+                   help="questions to sample (default: all of a --split, else 1000)")
     p.add_argument("--seed", type=int, default=13, help="sampling seed (default %(default)s)")
     p.add_argument("--match", metavar="REGEX", help="only questions matching this regular expression "
                    "(case-insensitive), sampled after the match: --match '\\bwhy\\b' --sample 20000 takes every one")
@@ -110,15 +112,18 @@ def cmd_compare(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
 
 
 def cmd_squad(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
-    from eval.squad import run_squad
+    from eval.squad import default_data, run_squad
 
-    result = run_squad(args.version, args.data, sample=args.sample, seed=args.seed, index=args.index, k=args.k,
-                       mode=args.mode, overrides=overrides, progress=not args.quiet, match=args.match)
+    sample = args.sample if args.sample is not None else (1_000_000 if args.split else 1000)
+    result = run_squad(args.version, args.data or default_data(args.version), sample=sample, seed=args.seed,
+                       index=args.index, k=args.k, mode=args.mode, overrides=overrides, progress=not args.quiet,
+                       match=args.match, split=args.split)
     _warn(result["warnings"])
-    out = args.out or f"eval/results/squad-v{args.version}.json"
+    out = args.out or f"eval/results/squad-v{args.version}{'-' + args.split if args.split else ''}.json"
     write_json(out, result)
     ds = result["dataset"]
-    print(f"SQuAD v{args.version}: {ds['sampled']} of {ds['questions']} questions (seed {ds['seed']}), "
+    print(f"SQuAD v{args.version}{' ' + args.split + ' split' if args.split else ''}: {ds['sampled']} of "
+          f"{ds['questions']} questions (seed {ds['seed']}), "
           f"{ds['paragraphs']} paragraphs as documents, index {result['index']['dir']} "
           f"({'reused' if result['index']['reused'] else 'built'})")
     print(wide_table(result["retrieval"], ("hit@1", "hit@5", "mrr@10", "search_latency_p50_ms",
@@ -127,6 +132,12 @@ def cmd_squad(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     if "abstention" in result:
         print("abstention: " + ", ".join(f"{k} {fmt(v)}" for k, v in result["abstention"].items()))
     print(f"ask latency p50 {result['latency']['ask_p50_ms']:.1f} ms, p95 {result['latency']['ask_p95_ms']:.1f} ms")
+    if "gold_paragraph" in result:
+        gold = result["gold_paragraph"]
+        print(f"reader, gold paragraph (threshold {gold['threshold']:.2f}): "
+              + ", ".join(f"{k} {fmt(v)}" for k, v in gold["answers"].items()))
+        print("reader, gold paragraph, never declining: "
+              + ", ".join(f"{k} {fmt(v)}" for k, v in gold["always_answer"].items()))
     print(f"wrote {out}")
     return 0
 

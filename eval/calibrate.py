@@ -5,7 +5,10 @@ abstained on when its confidence < t; for each t it gives abstain_recall (unansw
 questions abstained on), false_abstention_rate (answerable questions abstained on) and
 abstain_precision (via :func:`eval.metrics.abstention_scores`), and picks the threshold
 maximising abstain_recall - false_abstention_rate with false_abstention_rate <= a ceiling.
-This is how ``rag.Config.abstain_threshold`` is calibrated; nothing here changes it.
+The answerer's confidence is 0.5 exactly at the reader's threshold (it abstains below), so t = 0.5
+is the configured decision; the reader's threshold itself is fitted in margins on the SQuAD dev split
+by ``tools/calibrate_reader.py``. This module shows the trade-off on any result file (the demo set is
+checked with it, not tuned); nothing here changes the configuration.
 
     python -m eval.calibrate eval/results/demo.json     # a result of python -m eval run --out (or squad)
 
@@ -28,6 +31,7 @@ from eval.metrics import abstention_scores
 
 DEFAULT_THRESHOLDS = tuple(round(i / 100, 2) for i in range(101))
 MAX_FALSE_ABSTENTION = 0.05
+DECISION_CONFIDENCE = 0.5  # the answerer's confidence at the reader's threshold
 
 
 def tradeoff_curve(confidences: Sequence[float], answerable: Sequence[bool],
@@ -79,11 +83,12 @@ def forced_abstentions(rows: Sequence[dict[str, Any]], threshold: float) -> list
 
 def curve_of_result(path: str | Path) -> tuple[list[float], list[bool], list[bool]]:
     """Per-question confidences, answerability and forced abstentions of a result JSON (``rows`` and
-    ``config.abstain_threshold`` of ``eval run``/``eval squad``)."""
+    the run's configured threshold: ``config.abstain_threshold`` of older result files, else the reader's
+    decision confidence)."""
     try:
         result = json.loads(Path(path).read_text(encoding="utf-8"))
         rows = result["rows"]
-        forced = forced_abstentions(rows, float(result["config"]["abstain_threshold"]))
+        forced = forced_abstentions(rows, float(result["config"].get("abstain_threshold", DECISION_CONFIDENCE)))
         return [float(r["confidence"]) for r in rows], [bool(r["answerable"]) for r in rows], forced
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{path} is not a result file with per-question rows: {e}") from e

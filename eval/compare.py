@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from eval.calibrate import MAX_FALSE_ABSTENTION, best_threshold, forced_abstentions, tradeoff_curve
+from eval.calibrate import DECISION_CONFIDENCE, MAX_FALSE_ABSTENTION, best_threshold, forced_abstentions, tradeoff_curve
 from eval.corpus import prepared_kb
 from eval.gold import load_gold
 from eval.harness import evaluate
@@ -30,7 +30,7 @@ CONFIGURATIONS: dict[str, tuple[str, dict[str, Any], str]] = {
     "hybrid-no-sentences": ("hybrid", {"sentence_scoring": False}, "extractive"),
     "hybrid": ("hybrid", {"sentence_scoring": True}, "extractive"),
     "hybrid-rrf": ("hybrid", {"sentence_scoring": True, "fusion": "rrf"}, "extractive"),
-    "hybrid-heuristic-spans": ("hybrid", {"sentence_scoring": True, "span_ranker": "heuristic"}, "extractive"),
+    "hybrid-read-8": ("hybrid", {"sentence_scoring": True, "reader_passages": 8}, "extractive"),
 }
 LLM_CONFIGURATION = ("hybrid-llm", ("hybrid", {"sentence_scoring": True}, "llm"))
 TABLE_COLUMNS = ("hit@1", "hit@5", "mrr@10", "ndcg@10", "em", "f1", "answer_recall", "citation_valid",
@@ -66,7 +66,7 @@ def _markdown(summary: dict[str, Any], table: dict[str, dict[str, Any]], calib: 
     for name, error in summary["errors"].items():
         lines.append(f"- {name}: not run ({error})")
     lines += ["", "## Abstention calibration (configuration `hybrid`)", "",
-              f"Abstain when confidence < t. Configured `abstain_threshold` = {summary['abstain_threshold']}.", ""]
+              f"Abstain when confidence < t. The answerer abstains below confidence {summary['abstain_threshold']} (the reader's calibrated margin).", ""]
     if best is None:
         lines.append(f"No threshold keeps false_abstention_rate <= {calib['max_false_abstention']}.")
     else:
@@ -104,7 +104,7 @@ def run_compare(gold: str | Path, corpus: str | Path, out_dir: str | Path, *, in
                 if answer_mode != "llm":
                     raise
                 errors[name] = str(e)
-        embedder, threshold = base.config.embedder, base.config.abstain_threshold
+        embedder, threshold = base.config.embedder, DECISION_CONFIDENCE
     calib = calibration(results[DEFAULT_NAME]["rows"], threshold)
     table = {name: r["metrics"] for name, r in results.items()}
     summary = {"gold": str(gold), "corpus": str(corpus), "gold_sha256": file_sha256(gold),

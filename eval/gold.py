@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from eval import check_gold
 
@@ -62,12 +63,29 @@ def folded_documents(texts: Mapping[str, str] | Iterable[tuple[str, str]]) -> di
     return {doc_id: check_gold.fold_document(text) for doc_id, text in pairs}
 
 
-def load_gold(path: str | Path, documents: Mapping[str, str] | None = None) -> list[GoldItem]:
+def raw_texts(documents: Iterable[Any]) -> dict[str, str]:
+    """doc_id -> the article as written (its file, when it can still be read) and its metadata fields,
+    folded like quotes are matched: where a gold quote may be when cleaning moved it out of the text."""
+    out = {}
+    for d in documents:
+        parts = [d.title, d.author, d.date, d.source, d.url]
+        try:
+            parts.append(Path(d.path).read_text(encoding="utf-8", errors="replace") if d.path else "")
+        except OSError:
+            pass
+        out[d.doc_id] = check_gold.fold_document("\n".join(p for p in parts if p))
+    return out
+
+
+def load_gold(path: str | Path, documents: Mapping[str, str] | None = None, *,
+              raw: Mapping[str, str] | None = None, warnings: list[str] | None = None) -> list[GoldItem]:
     """Read and validate the gold file at ``path``.
 
     ``documents`` (doc_id -> document text, e.g. from the index) adds the evidence checks:
-    each ``doc_id`` must be a document and each quote must occur in it. Raises
-    :class:`GoldError` listing every problem with its line number and field.
+    each ``doc_id`` must be a document and each quote must occur in it. A quote found only in
+    ``raw`` (doc_id -> the raw article and its metadata, see :func:`raw_texts`) is a warning, appended
+    to ``warnings``: the question keeps its answer metrics and its evidence metrics skip that quote.
+    Raises :class:`GoldError` listing every problem with its line number and field.
     """
     path = Path(path)
     if not path.is_file():
@@ -77,14 +95,19 @@ def load_gold(path: str | Path, documents: Mapping[str, str] | None = None) -> l
     except UnicodeDecodeError as exc:
         raise GoldError(path, [f"gold: not valid UTF-8: {exc}"]) from exc
     docs = folded_documents(documents) if documents is not None else None
-    records, errors = check_gold.validate_lines(lines, docs)
+    found_raw = dict(raw) if raw is not None and docs is not None else None
+    records, errors = check_gold.validate_lines(lines, docs, warnings, raw=found_raw)
     if errors:
         raise GoldError(path, errors)
+
+    def usable(ev: dict) -> bool:
+        return docs is None or check_gold.normalize_quote(ev["quote"]) in docs[ev["doc_id"]]
+
     return [
         GoldItem(
             id=rec["id"], question=rec["question"], answers=tuple(rec["answers"]),
             evidence=tuple(Evidence(ev["doc_id"], ev["quote"], check_gold.normalize_quote(ev["quote"]))
-                           for ev in rec["evidence"]),
+                           for ev in rec["evidence"] if usable(ev)),
             answerable=rec["answerable"], type=rec["type"], line=n,
         )
         for n, rec in records

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from eval import metrics as M
 from eval.corpus import prepared_kb
-from eval.gold import TYPES, GoldItem, load_gold
+from eval.gold import TYPES, GoldItem, load_gold, raw_texts
 from eval.provenance import corpus_sha256, file_sha256, versions
 from rag import KnowledgeBase
 
@@ -77,12 +77,12 @@ def evaluate_question(kb: KnowledgeBase, item: GoldItem, *, k: int = 5, mode: st
     if citations:
         per_q["citation_valid"] = sum(c["valid"] for c in citations) / len(citations)
     if item.answerable:
-        ret = retrieval_scores([h.text for h in hits], item.quotes)
-        per_q.update(ret)
+        if item.quotes:  # no quotes left when the gold's were found only in the raw article (a warning)
+            per_q.update(retrieval_scores([h.text for h in hits], item.quotes))
         per_q["em"] = M.exact_match(prediction, item.answers)
         per_q["f1"] = M.f1(prediction, item.answers)
         per_q["answer_recall"] = M.answer_recall("" if answer.abstained else answer.text, item.answers)
-        if not answer.abstained:
+        if not answer.abstained and item.quotes:
             cited = [c["quote"] for c in citations]
             per_q["citation_precision"] = M.citation_precision(cited, item.quotes)
             per_q["citation_recall"] = M.citation_recall(cited, item.quotes)
@@ -107,10 +107,11 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, float | None]:
     answered = [r for r in answerable if not r["abstained"]]
     out: dict[str, float | None] = {}
     for name in RETRIEVAL_METRICS + ANSWER_METRICS:
-        out[name] = _mean([r["metrics"][name] for r in answerable])
+        out[name] = _mean([r["metrics"][name] for r in answerable if name in r["metrics"]])
     out["citation_valid"] = _mean([float(c["valid"]) for r in rows for c in r["citations"]])
-    out["citation_precision"] = _mean([r["metrics"]["citation_precision"] for r in answered])
-    out["citation_recall"] = _mean([r["metrics"]["citation_recall"] for r in answered])
+    out["citation_precision"] = _mean([r["metrics"]["citation_precision"] for r in answered
+                                       if "citation_precision" in r["metrics"]])
+    out["citation_recall"] = _mean([r["metrics"]["citation_recall"] for r in answered if "citation_recall" in r["metrics"]])
     abst = M.abstention_scores([r["abstained"] for r in rows], [r["answerable"] for r in rows]) if rows else {}
     n_unanswerable = len(rows) - len(answerable)
     out["abstain_precision"] = abst["abstain_precision"] if any(r["abstained"] for r in rows) else None
@@ -144,7 +145,8 @@ def confidence_intervals(rows: Sequence[dict[str, Any]], seed: int = 0) -> dict[
     answerable = [r for r in rows if r["answerable"]]
     if not answerable:
         return {}
-    return {name: list(M.bootstrap_ci([r["metrics"][name] for r in answerable], seed=seed)) for name in CI_METRICS}
+    return {name: list(M.bootstrap_ci([r["metrics"][name] for r in answerable if name in r["metrics"]], seed=seed))
+            for name in CI_METRICS}
 
 
 def evaluate(kb: KnowledgeBase, items: Sequence[GoldItem], *, k: int = 5, mode: str | None = None,
@@ -183,7 +185,8 @@ def run_eval(gold: str | Path, corpus: str | Path, *, index: str | Path | None =
     load_gold(gold)
     notes: list[str] = []
     with prepared_kb(corpus, index, overrides or {}, progress=progress, notes=notes) as kb:
-        items = load_gold(gold, {d.doc_id: d.text for d in kb.documents()})
+        docs = kb.documents()
+        items = load_gold(gold, {d.doc_id: d.text for d in docs}, raw=raw_texts(docs), warnings=notes)
         result = evaluate(kb, items, k=k, mode=mode, answer_mode=answer_mode, llm=llm, progress=progress)
     rows = result.pop("rows")
     return {**result, "gold": str(gold), "corpus": str(corpus), "corpus_sha256": corpus_sha256(corpus),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 # Distribution name for each reported library.
 DISTRIBUTIONS = {"rag": "rag-news", "numpy": "numpy", "faiss": "faiss-cpu", "torch": "torch",
-                 "sentence-transformers": "sentence-transformers", "spacy": "spacy"}
+                 "sentence-transformers": "sentence-transformers", "transformers": "transformers"}
 _CHUNK = 1 << 20
 
 

@@ -12,7 +12,12 @@ title = article title with underscores as spaces, text = the context), builds th
   restricted to the sampled ids; an abstention is the "" prediction), with the HasAns/NoAns
   split and abstention scores on v2.0.
 
-What it does not do: no training, no reader given the gold paragraph, no ``na_prob`` thresholding.
+* with ``split`` (train, dev or test of ``eval/splits/squad.json``, SQuAD split by article title),
+  only that split's questions, and also the reader given each question's own (gold) paragraph: EM/F1,
+  and on v2.0 HasAns/NoAns with the reader's calibrated threshold. The open index still holds every
+  paragraph of the file.
+
+What it does not do: no training, no threshold fitting (``tools/calibrate_reader.py`` fits on dev).
 """
 
 from __future__ import annotations
@@ -33,9 +38,11 @@ from tqdm import tqdm
 from eval import metrics as M
 from eval.corpus import open_index
 from eval.provenance import file_sha256, versions
-from rag import Config, ConfigError, IndexMismatchError, IndexNotFoundError, KnowledgeBase
+from rag import Config, ConfigError, IndexMismatchError, IndexNotFoundError, KnowledgeBase, Reader, ReaderPassage
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SPLITS = PROJECT_ROOT / "eval" / "splits" / "squad.json"
+SPLIT_NAMES = ("train", "dev", "test")
 SEARCH_MODES = ("hybrid", "dense", "bm25")
 RETRIEVAL_K = 10
 
@@ -78,6 +85,50 @@ def squad_questions(dataset: dict[str, Any]) -> list[SquadQuestion]:
                 out.append(SquadQuestion(qa["id"], qa["question"], f"{a}-{p}", answers,
                                          bool(answers) and not qa.get("is_impossible", False), len(out)))
     return out
+
+
+def default_data(version: str) -> Path:
+    """The SQuAD dev file of ``version`` in ../shared/benchmarks/squad."""
+    return PROJECT_ROOT.parent / "shared" / "benchmarks" / "squad" / f"dev-v{version}.reconstructed.json"
+
+
+def split_titles(split: str, path: str | Path = SPLITS) -> set[str]:
+    """The article titles of one part of the committed split (ValueError for an unknown part)."""
+    if split not in SPLIT_NAMES:
+        raise ValueError(f"--split {split!r} is not valid; choose one of {', '.join(SPLIT_NAMES)}")
+    try:
+        parts = json.loads(Path(path).read_text(encoding="utf-8"))
+        return set(parts[split])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"cannot read the split file {path}: {e}") from e
+
+
+def split_questions(dataset: dict[str, Any], questions: Sequence[SquadQuestion], titles: set[str]) -> list[SquadQuestion]:
+    """The questions whose article title is in ``titles``; an error if none is."""
+    doc_title = {f"{a}-{p}": article.get("title", "") for a, article in enumerate(dataset["data"])
+                 for p in range(len(article["paragraphs"]))}
+    out = [q for q in questions if doc_title[q.doc_id] in titles]
+    if not out:
+        raise ValueError("no question of this file belongs to the split's articles")
+    return out
+
+
+def gold_paragraph_scores(dataset: dict[str, Any], questions: Sequence[SquadQuestion], reader: Reader,
+                          progress: bool = False) -> dict[str, Any]:
+    """The reader alone, given each question's own paragraph: official EM/F1 when it declines at its
+    calibrated threshold (HasAns/NoAns on v2.0), and ``always_answer``: its best span every time (on
+    v1.1, the reader's span quality alone)."""
+    texts = {d["id"]: d["text"] for d in squad_documents(dataset)}
+    declining, forced, latencies = {}, {}, []
+    for q in tqdm(questions, desc="reader, gold paragraph", unit="q", disable=not progress, dynamic_ncols=True):
+        t0 = time.perf_counter()
+        reading = reader.read(q.question, [ReaderPassage(q.doc_id, texts[q.doc_id])], top_k=1)
+        latencies.append((time.perf_counter() - t0) * 1000.0)
+        forced[q.id] = reading.best.text if reading.best else ""
+        declining[q.id] = forced[q.id] if reading.answerable else ""
+    restricted = restrict(dataset, {q.id for q in questions})
+    return {"answers": M.squad_scores(restricted, declining), "always_answer": M.squad_scores(restricted, forced),
+            "threshold": reader.threshold, "read_p50_ms": M.percentile(latencies, 50)}
 
 
 def sample_questions(questions: Sequence[SquadQuestion], n: int, seed: int) -> list[SquadQuestion]:
@@ -212,27 +263,34 @@ def default_index(version: str) -> Path:
 
 def run_squad(version: str, data: str | Path, *, sample: int, seed: int, index: str | Path | None = None,
               k: int = 5, mode: str = "hybrid", overrides: dict[str, Any] | None = None,
-              progress: bool = False, match: str | None = None) -> dict[str, Any]:
+              progress: bool = False, match: str | None = None, split: str | None = None) -> dict[str, Any]:
     """Everything ``python -m eval squad`` does but printing and writing; ``match``: only the questions
-    this regular expression finds (case-insensitive), e.g. one question family."""
+    this regular expression finds (case-insensitive), e.g. one question family; ``split``: only the
+    questions of that part of the committed split, plus the reader's gold-paragraph scores."""
+    titles = split_titles(split) if split else None
     dataset = load_dataset(data)
     notes: list[str] = []
     file_version = str(dataset.get("version", "")).lstrip("v")
     if file_version and file_version != version:
         notes.append(f"--version {version} but the file says version {dataset.get('version')}")
     questions = squad_questions(dataset)
-    pool = questions if match is None else matching_questions(questions, match)
+    pool = questions if titles is None else split_questions(dataset, questions, titles)
+    pool = pool if match is None else matching_questions(pool, match)
     picked = sample_questions(pool, sample, seed)
     index_dir = Path(index) if index else default_index(version)
     kb, reused = squad_index(dataset, index_dir, overrides or {}, progress=progress, notes=notes)
     result = evaluate_squad(kb, dataset, picked, k=k, mode=mode, progress=progress)
+    if split:
+        cfg = kb.config
+        reader = Reader(cfg.reader or None, threshold=cfg.answer_threshold)
+        result["gold_paragraph"] = gold_paragraph_scores(dataset, picked, reader, progress)
     stats = kb.stats()
     rows = result.pop("rows")
     return {**result,
             "dataset": {"version": version, "path": str(data), "sha256": file_sha256(data),
                         "paragraphs": len(squad_documents(dataset)), "questions": len(questions),
                         "sampled": len(picked), "sampled_answerable": sum(q.answerable for q in picked),
-                        "seed": seed, "match": match},
+                        "seed": seed, "match": match, "split": split},
             "index": {"dir": str(index_dir), "reused": reused, "documents": stats["documents"],
                       "chunks": stats["chunks"]},
             "config": {**kb.config.to_dict(), "k": k, "retrieval_k": RETRIEVAL_K, "search_mode": mode},

@@ -7,6 +7,7 @@ the index manifest, so an opened index searches the way it was built to.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal, get_args
 
@@ -19,14 +20,13 @@ Diversity = Literal["none", "dedup", "mmr"]
 NearDuplicatePolicy = Literal["keep", "skip"]
 SearchMode = Literal["hybrid", "dense", "bm25"]
 AnswerMode = Literal["extractive", "llm"]
-SpanRanking = Literal["learned", "heuristic"]
 EmbedPrecision = Literal["auto", "float32", "bfloat16"]
 
 DEFAULT_EMBEDDER = "bundled:all-MiniLM-L6-v2"
-# The scale that ``abstain_threshold`` is measured on. An index saved under another scale (before
-# the answer verifier existed, or before its last refit) gets the
-# current default threshold when opened, not its stored one.
-CONFIDENCE_SCALE = "verifier-4"
+# The scale that ``answer_threshold`` is measured on (the reader's logit margin). An index saved under
+# another scale (the rule answerer's verifier probabilities, or an earlier reader) gets the default
+# (the reader card's calibrated threshold) when opened, not its stored value.
+CONFIDENCE_SCALE = "reader-1"
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "index_type": get_args(IndexType),
@@ -35,7 +35,6 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "diversity": get_args(Diversity),
     "near_duplicates": get_args(NearDuplicatePolicy),
     "mode": get_args(SearchMode),
-    "span_ranker": get_args(SpanRanking),
     "embed_precision": get_args(EmbedPrecision),
 }
 
@@ -96,20 +95,19 @@ class Config:
     reranker: str = ""  # local CrossEncoder model folder; empty: no reranker
     max_query_chars: int = 2000
 
-    # Answers.
-    # How the extractive answerer ranks candidate spans: "learned" (rag/span_model.json, a linear
-    # model fitted on SQuAD v1.1 by tools/train_span_ranker.py) or "heuristic" (the hand-built score).
-    span_ranker: SpanRanking = "learned"
-    # Abstain when the answer verifier's probability (rag.abstain, fitted on SQuAD v2.0) is below this;
-    # calibrated on the demo gold set: python -m eval.calibrate <eval run --out file> (false abstention <= 5%).
-    abstain_threshold: float = 0.08
+    # Answers (rag.answer, rag.reader).
+    reader: str = ""  # a local reader model folder (tools/train_reader.py); empty: the bundled one
+    reader_passages: int = 5  # retrieved passages the reader reads per question
+    # Answer when the reader's best span scores more than this margin over "no answer"; None: the
+    # threshold in the reader's card (calibrated on the SQuAD dev split, never on the test split).
+    answer_threshold: float | None = None
 
     def __post_init__(self) -> None:
         for name, choices in _CHOICES.items():
             value = getattr(self, name)
             if value not in choices:
                 raise ConfigError(f"{name}={value!r} is not valid; choose one of {', '.join(choices)}")
-        positive = ("batch_size", "chunk_tokens", "candidates", "max_file_bytes", "max_query_chars",
+        positive = ("reader_passages", "batch_size", "chunk_tokens", "candidates", "max_file_bytes", "max_query_chars",
                     "hnsw_m", "hnsw_ef_search", "ivf_nprobe", "pq_m", "rrf_k", "ann_threshold")
         for name in positive:
             value = getattr(self, name)
@@ -120,11 +118,17 @@ class Config:
         if not isinstance(self.overlap_sentences, int) or not 0 <= self.overlap_sentences <= 5:
             raise ConfigError(f"overlap_sentences={self.overlap_sentences!r} must be 0 to 5")
         unit = ("dense_weight", "sentence_weight", "sentence_dense_weight", "dedup_threshold", "mmr_lambda",
-                "near_duplicate_threshold", "abstain_threshold")
+                "near_duplicate_threshold")
         for name in unit:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
                 raise ConfigError(f"{name}={value!r} must be a number from 0 to 1")
+        if self.answer_threshold is not None and (isinstance(self.answer_threshold, bool) or not isinstance(
+                self.answer_threshold, (int, float)) or not math.isfinite(self.answer_threshold)):
+            raise ConfigError(f"answer_threshold={self.answer_threshold!r} must be a number (a logit margin) "
+                              "or null for the reader's calibrated threshold")
+        if not isinstance(self.reader, str):
+            raise ConfigError(f"reader={self.reader!r} must be a model folder or empty for the bundled reader")
         if not isinstance(self.ivf_nlist, int) or isinstance(self.ivf_nlist, bool) or self.ivf_nlist < 0:
             raise ConfigError(f"ivf_nlist={self.ivf_nlist!r} must be 0 (automatic) or a positive whole number")
         for name in ("embed_title", "ivf_refine"):
@@ -155,4 +159,5 @@ class Config:
 
 # Fields of earlier versions, ignored when read (index manifests keep them): "hnsw_threshold"
 # was where "auto" switched from flat to HNSW; "auto" now switches to IVF-PQ at ann_threshold.
-_RETIRED = frozenset({"hnsw_threshold"})
+# "span_ranker" and "abstain_threshold" belonged to the rule-based answerer the reader replaced.
+_RETIRED = frozenset({"hnsw_threshold", "span_ranker", "abstain_threshold"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import threading
@@ -151,6 +152,9 @@ class SentenceTransformerEmbedder:
         self._batcher = None  # the fast tokenizer for _embed_direct
         self._counter = None  # the tokenizer without truncation or padding, for count_tokens
         self._lock = threading.Lock()
+        self._light = None  # (tokenizer, encoder, max length) for queries, without sentence-transformers
+        self._light_graph = None  # its traced one-query graph; False where tracing did not reproduce it
+        self._light_lock = threading.Lock()
 
     @property
     def model(self):  # noqa: ANN201 - sentence_transformers is imported lazily
@@ -160,7 +164,9 @@ class SentenceTransformerEmbedder:
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                 import torch
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
 
+                hf_logging.disable_progress_bar()  # no "Loading weights" bar on a user's terminal
                 torch.set_num_threads(self.threads)
                 path = self._path or bundled_model_path()
                 try:
@@ -214,16 +220,21 @@ class SentenceTransformerEmbedder:
         """Normalised float32 vectors, batched by length (sentence-transformers sorts by length)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        import torch
-
-        model = self.model
         # A query splits across cores only when they are idle: on a busy machine a descheduled
         # OpenMP thread stalls the others at every barrier (measured here: 1.4 s per query with 2
         # threads under load, 0.22 s with 1), while on an idle one 2 threads take a query from
         # 16.7-18.3 ms to 11.0-13.9 ms (medians, 2026-11-22). The run queue is read at the call:
         # the 1-minute load average lags a finished build by a minute.
         threads = self.threads if len(texts) > SMALL_BATCH or cores_idle(self.threads) else 1
+        light = self._light_model() if len(texts) <= SMALL_BATCH else None
+        import torch
+
         if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        if light is not None:
+            return self._embed_light(light, texts)
+        model = self.model
+        if torch.get_num_threads() != threads:  # loading the model sets the process's thread count
             torch.set_num_threads(threads)
         if len(texts) <= SMALL_BATCH:
             return self._embed_small(model, texts)
@@ -236,6 +247,50 @@ class SentenceTransformerEmbedder:
             vectors = model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
                                    normalize_embeddings=True, show_progress_bar=progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _light_model(self):  # noqa: ANN202 - (tokenizer, torch module, int) or None
+        """For queries: the model's encoder and tokenizer loaded with ``transformers`` alone, when the
+        model is a plain encoder with mean pooling (and normalisation), as the bundled one is; None
+        otherwise. A query then needs no ``sentence_transformers`` import (3-4 s of a cold CLI call);
+        its vectors are encode's (to 1e-6, tested)."""
+        with self._light_lock:
+            if self._light is None:
+                self._light = _load_light(self._path or bundled_model_path()) or False
+            return self._light or None
+
+    def _embed_light(self, light, texts: Sequence[str]) -> np.ndarray:  # noqa: ANN001
+        """Queries through the light encoder: one text through its traced graph, several eagerly."""
+        import torch
+
+        tokenizer, encoder, max_length = light
+        features = tokenizer([t.strip() for t in texts], padding=True, truncation=True, max_length=max_length,
+                             return_tensors="pt")
+        args = (features["input_ids"], features["attention_mask"], features["token_type_ids"])
+        graph = self._traced_light(light) if len(texts) == 1 else None
+        if graph:
+            with torch.no_grad():  # a frozen TorchScript graph runs under no_grad, not inference_mode
+                return np.ascontiguousarray(graph(*args).numpy(), dtype=np.float32)
+        with torch.inference_mode():
+            return np.ascontiguousarray(_mean_pool_normalise(encoder, *args).numpy(), dtype=np.float32)
+
+    def _traced_light(self, light):  # noqa: ANN001, ANN202 - a ScriptModule or False
+        with self._light_lock:
+            if self._light_graph is None:
+                tokenizer, encoder, max_length = light
+
+                def tokenize(texts: list[str]) -> dict:
+                    return tokenizer(texts, truncation=True, max_length=max_length, return_tensors="pt")
+
+                def reference(_model: object, texts: list[str]) -> np.ndarray:
+                    import torch
+
+                    f = tokenize(texts)
+                    with torch.inference_mode():
+                        return _mean_pool_normalise(encoder, f["input_ids"], f["attention_mask"],
+                                                    f["token_type_ids"]).numpy()
+
+                self._light_graph = _trace_encoder(encoder, tokenize, reference, None) or False
+            return self._light_graph
 
     def _embed_small(self, model, texts: Sequence[str]) -> np.ndarray:  # noqa: ANN001 - a SentenceTransformer
         """A query: tokenize and run the modules directly, float32; one text through the traced
@@ -353,15 +408,61 @@ def _mean_pooled_encoder(model):  # noqa: ANN001, ANN202 - a SentenceTransformer
     return getattr(model[0], "auto_model", None)
 
 
-def _trace_query_graph(model, reference) -> object | None:  # noqa: ANN001
-    """See :meth:`SentenceTransformerEmbedder._query_graph`; None when not possible."""
-    import warnings
+def _load_light(path: str):  # noqa: ANN202 - (tokenizer, torch module, int) or None
+    """The tokenizer, encoder and max length of a sentence-transformers folder that is a plain encoder with
+    mean pooling (and normalisation), loaded with ``transformers`` alone; None for any other shape."""
+    folder = Path(path)
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        kinds = [str(m["type"]).rsplit(".", 1)[-1] for m in modules]
+        pooling = json.loads((folder / modules[1]["path"] / "config.json").read_text(encoding="utf-8"))
+        settings = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    modes = {k for k, v in pooling.items() if k.startswith("pooling_mode") and v}
+    if (kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"])
+            or modules[0].get("path", "") != "" or modes != {"pooling_mode_mean_tokens"}
+            or settings.get("do_lower_case") or "max_seq_length" not in settings):
+        return None
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        encoder = AutoModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32).eval()
+    except Exception:  # noqa: BLE001 - any load failure: sentence-transformers serves instead
+        return None
+    if "token_type_ids" not in tokenizer("probe"):
+        return None
+    return tokenizer, encoder, int(settings["max_seq_length"])
+
+
+def _mean_pool_normalise(encoder, ids, mask, types):  # noqa: ANN001, ANN202 - torch tensors
+    hidden = encoder(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
+    weight = mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * weight).sum(1) / weight.sum(1).clamp(min=1e-9)
     import torch
 
+    return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+
+def _trace_query_graph(model, reference) -> object | None:  # noqa: ANN001
+    """See :meth:`SentenceTransformerEmbedder._query_graph`; None when not possible."""
     encoder = _mean_pooled_encoder(model)
     if encoder is None:
         return None
+    return _trace_encoder(encoder, getattr(model, "preprocess", None) or model.tokenize, reference, model)
+
+
+def _trace_encoder(encoder, tokenize, reference, model) -> object | None:  # noqa: ANN001
+    """``encoder``'s one-text forward pass with mean pooling and normalisation, traced, frozen and
+    optimised by TorchScript, and checked against ``reference(model, [text])`` on probe texts; None
+    when tracing fails or does not reproduce it."""
+    import warnings
+
+    import torch
 
     class OneText(torch.nn.Module):
         def __init__(self, encoder: torch.nn.Module) -> None:
@@ -376,7 +477,6 @@ def _trace_query_graph(model, reference) -> object | None:  # noqa: ANN001
 
     from transformers.utils import logging as hf_logging
 
-    tokenize = getattr(model, "preprocess", None) or model.tokenize
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # tracing reads config attributes transformers warns about
     try:

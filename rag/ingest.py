@@ -1,8 +1,12 @@
 """Ingestion: files and folders in, cleaned :class:`Document` objects out.
 
-Reads ``.txt``, ``.md``, ``.html``/``.htm`` (main text extracted with trafilatura) and
+Reads ``.txt``, ``.md``/``.markdown`` (YAML front matter as metadata, the body rendered to plain
+text with markdown-it-py), ``.html``/``.htm`` (main text extracted with trafilatura) and
 ``.json``/``.jsonl`` records (``text`` or ``body``, plus optional ``id``, ``title``,
-``date``/``published_at``, ``source``, ``url``, ``author``). A file that cannot be read
+``date``/``published_at``, ``source``, ``url``, ``author``). A ``.txt``, ``.md`` or ``.html`` article
+``name.ext`` may have a sidecar ``name.meta.json`` (an object with any of ``title``, ``date``,
+``source``, ``url``, ``author``) whose fields win over what is found in the file; sidecars are not
+articles themselves. An article with no headline is titled by its lead's first words. A file that cannot be read
 is reported as :class:`~rag.types.Skipped` with the reason, and the rest of the batch
 goes on. It does not chunk, embed or deduplicate.
 """
@@ -22,12 +26,19 @@ from .errors import EmptyCorpusError, IngestError
 from .normalize import normalize_text
 from .types import Document, Skipped
 
-TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+TEXT_SUFFIXES = {".txt"}
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
 JSON_SUFFIXES = {".json", ".jsonl", ".ndjson"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+_META_KEYS = {"title": "title", "headline": "title", "date": "date", "published": "date", "published_at": "date",
+              "source": "source", "publisher": "source", "site": "source", "author": "author", "by": "author",
+              "url": "url", "link": "url", "canonical_url": "url"}
 MAX_JSON_DEPTH = 32
 _ID_SAFE = re.compile(r"[^\w.\-:]+")
+SIDECAR = ".meta.json"
+LEAD_TITLE_WORDS = 10
 
 
 def decode_bytes(data: bytes, source: str) -> str:
@@ -107,6 +118,26 @@ def _safe_id(value: Any, source: str) -> str:
     return doc_id[:200]
 
 
+def lead_title(text: str, words: int = LEAD_TITLE_WORDS) -> str:
+    """A readable title for an article without a headline: its lead's first words."""
+    lead = text.split("\n", 1)[0].split()
+    return " ".join(lead[:words]) + (" …" if len(lead) > words else "")
+
+
+def read_sidecar(path: Path) -> dict[str, Any]:
+    """The metadata in ``path``'s sidecar ``<stem>.meta.json``, or {} when there is none."""
+    side = path.with_name(path.stem + SIDECAR)
+    if not side.is_file():
+        return {}
+    try:
+        data = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise IngestError(str(side), f"unreadable metadata sidecar: {e}") from e
+    if not isinstance(data, dict):
+        raise IngestError(str(side), "metadata sidecar must be a JSON object (title, date, source, url, author)")
+    return {k: data[k] for k in ("title", "date", "source", "url", "author") if data.get(k) not in (None, "")}
+
+
 def make_document(raw_text: str, doc_id: str, source_name: str, meta: dict[str, Any] | None = None,
                   path: str = "") -> Document:
     """Clean ``raw_text`` and build a :class:`Document`; explicit metadata wins over detected."""
@@ -118,7 +149,7 @@ def make_document(raw_text: str, doc_id: str, source_name: str, meta: dict[str, 
     return Document(
         doc_id=doc_id,
         text=cleaned.text,
-        title=cleaned.title,
+        title=cleaned.title or lead_title(cleaned.text),
         date=parse_date(raw_date) or cleaned.date,  # always ISO YYYY-MM-DD or ""
         source=normalize_text(str(meta.get("source") or "")),
         url=normalize_text(str(meta.get("url") or "")),
@@ -189,16 +220,91 @@ def _read_json_records(text: str, path: Path, suffix: str) -> Iterator[Document 
             yield Skipped(e.source, e.reason)
 
 
-def _html_document(text: str, path: Path) -> Document:
-    import trafilatura
+def _missing(source: str, what: str, e: ImportError) -> IngestError:
+    """A file that needs a package that is not installed: skipped, with the command that fixes it."""
+    return IngestError(source, f"reading {what} needs the package {e.name or 'it imports'}, which is not installed: "
+                               f"reinstall the project (`make setup`, or `pip install .`)")
 
-    extracted = trafilatura.bare_extraction(text, include_comments=False, include_tables=False,
-                                            with_metadata=True)
+
+def _html_document(text: str, path: Path) -> Document:
+    try:
+        import trafilatura
+
+        extracted = trafilatura.bare_extraction(text, include_comments=False, include_tables=False,
+                                                with_metadata=True)
+    except ImportError as e:  # trafilatura, lxml, or lxml.html.clean (the separate lxml_html_clean)
+        raise _missing(str(path), "HTML", e) from e
     if extracted is None or not (extracted.text or "").strip():
         raise IngestError(str(path), "no article text found in the HTML")
     meta = {"title": extracted.title or "", "date": extracted.date or "", "author": extracted.author or "",
-            "source": extracted.sitename or "", "url": extracted.url or ""}
+            "source": extracted.sitename or "", "url": extracted.url or "", **read_sidecar(path)}
     return make_document(extracted.text, _safe_id(path.stem, str(path)), str(path), meta, str(path))
+
+
+def front_matter(text: str, source: str) -> tuple[dict[str, str], str]:
+    """YAML front matter (between ``---`` lines at the very top) as metadata, and the rest of the text."""
+    m = _FRONT_MATTER.match(text)
+    if not m:
+        return {}, text
+    try:
+        import yaml
+    except ImportError as e:
+        raise _missing(source, "Markdown front matter", e) from e
+
+    try:
+        data = yaml.safe_load(m.group(1) or "") or {}
+    except yaml.YAMLError as e:
+        raise IngestError(source, f"malformed YAML front matter: {str(e).splitlines()[0]}") from e
+    if not isinstance(data, dict):
+        raise IngestError(source, "front matter is not a mapping of fields (title: ..., date: ...)")
+    meta: dict[str, str] = {}
+    for key, value in data.items():
+        field = _META_KEYS.get(str(key).strip().lower())
+        if field and value not in (None, "") and field not in meta:
+            meta[field] = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return meta, text[m.end():]
+
+
+def markdown_text(body: str) -> tuple[str, str]:
+    """The Markdown ``body`` as plain text (one block a paragraph; links keep their text, emphasis marks,
+    images and raw HTML go) and its first top-level heading ("" if none), which is left out of the text."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").parse(body)
+    blocks: list[str] = []
+    title, in_h1 = "", False
+    for tok in tokens:
+        if tok.type == "heading_open":
+            in_h1 = tok.tag == "h1" and not title
+        elif tok.type in ("fence", "code_block"):
+            blocks.append(tok.content.strip())
+        elif tok.type == "inline":
+            parts = []
+            for child in tok.children or []:
+                if child.type in ("text", "code_inline"):
+                    parts.append(child.content)
+                elif child.type == "softbreak":
+                    parts.append(" ")
+                elif child.type == "hardbreak":
+                    parts.append("\n")
+            text = "".join(parts).strip()
+            if in_h1:
+                title, in_h1 = text, False
+            elif text:
+                blocks.append(text)
+    return "\n\n".join(b for b in blocks if b), title
+
+
+def _markdown_document(text: str, path: Path) -> Document:
+    meta, body = front_matter(text, str(path))
+    try:
+        plain, heading = markdown_text(body)
+    except ImportError as e:
+        raise _missing(str(path), "Markdown", e) from e
+    if heading and not meta.get("title"):
+        meta["title"] = heading
+    meta.update(read_sidecar(path))
+    return make_document(plain, _safe_id(path.stem, str(path)), str(path), meta, str(path))
 
 
 def read_file(path: Path, max_bytes: int) -> Iterator[Document | Skipped]:
@@ -226,8 +332,10 @@ def read_file(path: Path, max_bytes: int) -> Iterator[Document | Skipped]:
             yield from _read_json_records(text, path, suffix)
         elif suffix in HTML_SUFFIXES:
             yield _html_document(text, path)
+        elif suffix in MARKDOWN_SUFFIXES:
+            yield _markdown_document(text, path)
         else:
-            yield make_document(text, _safe_id(path.stem, str(path)), str(path), path=str(path))
+            yield make_document(text, _safe_id(path.stem, str(path)), str(path), read_sidecar(path), path=str(path))
     except IngestError as e:
         yield Skipped(e.source, e.reason)
     except OSError as e:
@@ -258,6 +366,8 @@ def iter_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path | Skipp
                     if not target.is_relative_to(root):
                         yield Skipped(str(sub), "symlink points outside the folder; not followed")
                         continue
+                if sub.name.lower().endswith(SIDECAR):
+                    continue  # an article's metadata, read with the article
                 if sub.suffix.lower() not in SUPPORTED_SUFFIXES:
                     yield Skipped(str(sub), f"unsupported file type {sub.suffix or '(none)'}")
                     continue

@@ -280,7 +280,7 @@ def _load_generation(gen: Path, verify: bool) -> IndexData:
         config = Config.from_dict(manifest["config"])
         if manifest.get("confidence_scale") != CONFIDENCE_SCALE:
             # The stored threshold was calibrated for another confidence: use today's default.
-            config = config.with_(abstain_threshold=Config().abstain_threshold)
+            config = config.with_(answer_threshold=Config().answer_threshold)
         con = sqlite3.connect(f"file:{gen / 'store.sqlite'}?mode=ro", uri=True)
         try:
             docs = {}

@@ -63,10 +63,10 @@ def test_endpoints_are_named(client) -> None:  # noqa: ANN001
 
 
 def test_ask_cites_exact_document_text(client, kb: KnowledgeBase) -> None:  # noqa: ANN001
-    page, answer = ask(client, "Who was killed alongside Soleimani?")
+    page, answer = ask(client, "How many US troops remain in Iraq?")
     assert "error" not in answer
     assert not answer["abstained"]
-    assert "Muhandis" in answer["text"]
+    assert "2,500" in answer["text"]
     assert answer["citations"]
     for c in answer["citations"]:
         assert kb.document(c["doc_id"]).text[c["start"]:c["end"]] == c["quote"]

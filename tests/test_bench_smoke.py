@@ -1,7 +1,7 @@
 """Smoke test of the benchmark scripts: each runs with ``--quick`` (tiny sizes, the model-free
 hash embedder) in a subprocess, exits 0 and writes its JSON with the expected keys.
 
-Marked slow: the six runs start about a dozen Python processes (torch, FAISS and spaCy
+Marked slow: the six runs start about a dozen Python processes (torch, FAISS and the reader
 imports each) and take one to a few minutes on two cores.
 """
 

@@ -70,7 +70,9 @@ def test_search_filters(shared_index: Path, capsys: pytest.CaptureFixture[str]) 
                        "--json")
     assert code == 0 and {h["doc_id"] for h in json.loads(out)} == {"000_c910e4cd2b89c5f5"}
     code, out, _ = run(capsys, "search", "Soleimani", "--index", str(index), "--date-from", "2022-01-01", "--json")
-    assert code == 0 and {h["doc_id"] for h in json.loads(out)} == {"001_a746e7c7017f5148"}
+    assert code == 0 and {h["doc_id"] for h in json.loads(out)} == {"001_a746e7c7017f5148", "002_7275bfeef6728449"}
+    code, out, _ = run(capsys, "search", "troops", "--index", str(index), "--source", "AFP", "--json")
+    assert code == 0 and {h["doc_id"] for h in json.loads(out)} == {"004_b4ef3569b39be01c"}  # the README's example
     code, out, _ = run(capsys, "search", "Soleimani", "--index", str(index), "--source", "Nobody")
     assert code == 0 and "no passages found" in out
 

@@ -71,7 +71,7 @@ def kb(tmp_path: Path) -> KnowledgeBase:
 
 
 def test_threads_search_and_ask_while_an_article_is_added(kb: KnowledgeBase, tmp_path: Path) -> None:
-    kb.ask(QUESTIONS[0])  # load spaCy once, outside the timed threads
+    kb.ask(QUESTIONS[0])  # load the reader once, outside the timed threads
     path = new_article(tmp_path)
     n_threads, calls, k = 8, 20, 4
     errors: list[BaseException] = []
@@ -211,16 +211,17 @@ def test_search_options_survive_reloading_another_writers_generation(kb: Knowled
 
 
 class _MidAnswerWriter:
-    """An analyzer that lets another writer change the index while an answer is being built."""
+    """A reader that lets another writer change the index while an answer is being built."""
 
     def __init__(self, real, kb: KnowledgeBase, change) -> None:  # noqa: ANN001
         self.real = real
         self.kb = kb
         self.change = change
         self.done = False
+        self.threshold = real.threshold
 
-    def spans(self, texts):  # noqa: ANN001, ANN201
-        out = self.real.spans(texts)
+    def read(self, question, passages, top_k=5):  # noqa: ANN001, ANN201
+        out = self.real.read(question, passages, top_k=top_k)
         if not self.done:
             self.done = True
             th = threading.Thread(target=self.change)  # another thread, as in a server
@@ -249,8 +250,8 @@ def test_ask_reads_one_snapshot_while_the_index_changes(kb: KnowledgeBase, monke
             kb.add_documents([Document(doc_id=d, text="UPDATED. " + kb.document(d).text, title=kb.document(d).title)
                               for d in cited])
 
-    writer = _MidAnswerWriter(rag.answer.default_analyzer(), kb, do_change)
-    monkeypatch.setattr(rag.answer, "default_analyzer", lambda: writer)
+    writer = _MidAnswerWriter(rag.answer.reader_for(""), kb, do_change)
+    monkeypatch.setattr(rag.answer, "reader_for", lambda path: writer)
     answer = kb.ask(question)
     assert writer.done, "the index changed while the answer was being built"
     check_answer(answer)

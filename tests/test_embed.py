@@ -150,7 +150,20 @@ def test_one_query_runs_through_the_traced_graph_with_the_same_vector(real_embed
         with torch.inference_mode():
             reference = real_embedder.model.encode([text], normalize_embeddings=True, convert_to_numpy=True)
         assert np.allclose(fast, reference, atol=1e-5)
-    assert isinstance(real_embedder._graph, torch.jit.ScriptModule)  # the graph served, not the fallback
+    assert isinstance(real_embedder._light_graph, torch.jit.ScriptModule)  # the graph served, not the fallback
+
+
+@pytest.mark.slow
+def test_a_query_needs_no_sentence_transformers_import() -> None:
+    """A cold CLI question embeds its query with transformers alone (sentence-transformers costs 3-4 s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from rag.embed import make_embedder; e = make_embedder('bundled:all-MiniLM-L6-v2'); "
+            "v = e.embed(['Who ordered the drone strike?']); "
+            "print(v.shape, 'sentence_transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.split("\n")[-2].endswith("(1, 384) False"), out.stdout
 
 
 def test_a_model_of_another_shape_gets_no_traced_graph() -> None:

@@ -27,7 +27,7 @@ GOLD = ROOT / "eval" / "gold" / "demo.jsonl"
 THRESHOLDS = json.loads((ROOT / "eval" / "thresholds.json").read_text(encoding="utf-8"))
 SEARCH_FIELDS = ("mode", "fusion", "dense_weight", "rrf_k", "candidates", "sentence_scoring", "sentence_weight",
                  "sentence_dense_weight",
-                 "diversity", "dedup_threshold", "mmr_lambda", "reranker", "abstain_threshold")
+                 "diversity", "dedup_threshold", "mmr_lambda", "reranker", "reader", "reader_passages", "answer_threshold")
 
 
 class _RememberingEmbedder:

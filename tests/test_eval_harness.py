@@ -123,9 +123,9 @@ def test_result_sections(result: dict, corpus: Path, gold: Path) -> None:
         assert lo <= result["metrics"][name] <= hi, name
     cfg = result["config"]
     assert cfg["embedder"] == "hash" and cfg["k"] == 5 and cfg["search_mode"] == "hybrid"
-    assert cfg["answer_mode"] == "extractive" and "abstain_threshold" in cfg and "fusion" in cfg
+    assert cfg["answer_mode"] == "extractive" and "answer_threshold" in cfg and "fusion" in cfg
     assert len(result["corpus_sha256"]) == 64 and len(result["gold_sha256"]) == 64
-    assert set(result["versions"]) == {"python", "rag", "numpy", "faiss", "torch", "sentence-transformers", "spacy"}
+    assert set(result["versions"]) == {"python", "rag", "numpy", "faiss", "torch", "sentence-transformers", "transformers"}
     assert [r["id"] for r in result["rows"]] == [g["id"] for g in GOLD]
     row = result["rows"][0]
     for key in ("id", "type", "retrieved_chunk_ids", "retrieved_doc_ids", "hit@1", "hit@5", "short_answer",
@@ -185,6 +185,24 @@ def test_evidence_is_checked_against_the_indexed_documents(tmp_path: Path, corpu
     text = str(info.value)
     assert "line 2: field evidence[0].quote: not found verbatim in beta" in text
     assert "line 3: field evidence[0].doc_id: 'delta' is not a document" in text
+
+
+def test_a_quote_cleaning_moved_out_of_the_text_is_a_warning_not_an_abort(tmp_path: Path, corpus: Path) -> None:
+    # The byline is page furniture: cleaning moves it into the author field, so a gold set written from
+    # the raw article quotes text that the cleaned document no longer has.
+    (corpus / "delta.txt").write_text("18.01.2021 Author: Vera Lind\n\nThe Quarnel Tower in Dunmere was closed "
+                                      "on Friday for repairs to its lift, the city said.\n", encoding="utf-8")
+    records = [*GOLD, _q("t-7", "Who wrote the article about the Quarnel Tower?", ["Vera Lind"],
+                         [("delta", "Author: Vera Lind")], "factoid")]
+    res = run_eval(_write_gold(tmp_path / "raw.jsonl", records), corpus, overrides=HASH)
+    assert any("line 7" in w and "cleaned text" in w and "evidence metrics skip it" in w for w in res["warnings"])
+    row = next(r for r in res["rows"] if r["id"] == "t-7")
+    assert "em" in row["metrics"] and "hit@1" not in row["metrics"] and row["hit@1"] is False
+    assert res["metrics"]["hit@5"] is not None and res["n_questions"] == 7
+    # A quote found nowhere, not even in the raw article, is still an error naming its line.
+    records[-1] = _q("t-7", "Who wrote it?", ["Vera Lind"], [("delta", "Author: Nobody Else")], "factoid")
+    with pytest.raises(GoldError, match="line 7: field evidence\\[0\\].quote: not found verbatim in delta"):
+        run_eval(_write_gold(tmp_path / "raw2.jsonl", records), corpus, overrides=HASH)
 
 
 def test_cli_reports_gold_errors_with_exit_2(tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture) -> None:
@@ -267,8 +285,8 @@ def test_compare_writes_markdown_json_and_plots(tmp_path: Path, corpus: Path, go
     assert cfgs["dense"]["config"]["search_mode"] == "dense" and cfgs["bm25"]["config"]["search_mode"] == "bm25"
     assert cfgs["hybrid-no-sentences"]["config"]["sentence_scoring"] is False
     assert cfgs["hybrid-rrf"]["config"]["fusion"] == "rrf" and cfgs["hybrid"]["config"]["fusion"] == "weighted"
-    assert cfgs["hybrid-heuristic-spans"]["config"]["span_ranker"] == "heuristic"
-    assert cfgs["hybrid"]["config"]["span_ranker"] == "learned"
+    assert cfgs["hybrid-read-8"]["config"]["reader_passages"] == 8
+    assert cfgs["hybrid"]["config"]["reader_passages"] == 5
     assert all(c["config"]["candidates"] == 10 for c in cfgs.values())  # the user's options are kept
     curve = json.loads((out_dir / "abstention_curve.json").read_text(encoding="utf-8"))
     assert len(curve["curve"]) == 101 and curve["curve"][0]["threshold"] == 0.0
@@ -500,8 +518,8 @@ def test_squad_end_to_end_v2(tmp_path: Path, capsys: pytest.CaptureFixture) -> N
     assert again["answers"] == answers
     assert "hybrid" in capsys.readouterr().out
     # A search-time option keeps the cached index; a build-time one rebuilds it.
-    res = run_squad("2.0", data, sample=5, seed=13, index=index, overrides={**HASH, "abstain_threshold": 0.9})
-    assert res["index"]["reused"] is True and res["config"]["abstain_threshold"] == 0.9
+    res = run_squad("2.0", data, sample=5, seed=13, index=index, overrides={**HASH, "answer_threshold": 0.9})
+    assert res["index"]["reused"] is True and res["config"]["answer_threshold"] == 0.9
     res = run_squad("2.0", data, sample=5, seed=13, index=index, overrides={**HASH, "chunk_tokens": 64})
     assert res["index"]["reused"] is False and any("rebuilding" in w for w in res["warnings"])
     assert res["config"]["chunk_tokens"] == 64

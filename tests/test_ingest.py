@@ -49,6 +49,50 @@ def test_txt_and_md(tmp_path: Path) -> None:
     assert by_id["note"].path == str(tmp_path / "note.txt")
 
 
+MARKDOWN = """---
+title: "Council approves the river bridge"
+date: 2024-03-12
+source: Arnby Courier
+author: Lena Holm
+url: https://example.org/bridge
+---
+# Council approves the river bridge
+
+Sign up for our morning briefing
+
+The **town council** of Arnby approved the [new bridge](https://example.org/x) on *Tuesday*, after a vote of 9 to 2.
+It will be 240 metres long.
+
+Related: Ferry timetable changes
+
+- The mayor, Tomas Ekdal, said work starts in May. ![a photo](pic.jpg)
+"""
+
+
+def test_markdown_front_matter_is_metadata_and_the_markup_goes(tmp_path: Path) -> None:
+    (tmp_path / "post.md").write_text(MARKDOWN, encoding="utf-8")
+    docs, skipped = load_documents([tmp_path])
+    assert skipped == []
+    doc = docs[0]
+    assert (doc.title, doc.date, doc.source, doc.author, doc.url) == (
+        "Council approves the river bridge", "2024-03-12", "Arnby Courier", "Lena Holm", "https://example.org/bridge")
+    assert doc.text == ("The town council of Arnby approved the new bridge on Tuesday, after a vote of 9 to 2. "
+                        "It will be 240 metres long.\n\nThe mayor, Tomas Ekdal, said work starts in May.")
+    for gone in ("---", "title:", "**", "](", "#", "Sign up", "Related:", "photo"):
+        assert gone not in doc.text, gone
+
+
+def test_markdown_heading_is_the_title_without_front_matter(tmp_path: Path) -> None:
+    (tmp_path / "plain.md").write_text("# Floods close the ring road\n\nWater covered the ring road of Arnby on "
+                                       "Monday, the police said, and it stays closed until Friday.\n", encoding="utf-8")
+    (tmp_path / "bad.md").write_text("---\ntitle: [unclosed\n---\nSome text that is long enough to be kept.\n",
+                                     encoding="utf-8")
+    docs, skipped = load_documents([tmp_path])
+    assert [d.title for d in docs] == ["Floods close the ring road"]
+    assert docs[0].text.startswith("Water covered the ring road")
+    assert len(skipped) == 1 and "front matter" in skipped[0].reason
+
+
 HTML = """<!DOCTYPE html>
 <html><head><title>Iraqi Protesters Rally in Baghdad | Example News</title>
 <meta name="author" content="Jane Doe">
@@ -268,3 +312,32 @@ def test_ingest_error_carries_source_and_reason() -> None:
         decode_bytes(b"\x00\x01binary", "blob.txt")
     assert info.value.source == "blob.txt" and "binary" in info.value.reason
     assert str(info.value).startswith("blob.txt: ")
+
+
+def test_sidecar_metadata_wins_and_is_not_an_article(tmp_path: Path) -> None:
+    (tmp_path / "story.txt").write_text(f"{BODY}\n", encoding="utf-8")
+    (tmp_path / "story.meta.json").write_text(json.dumps({"source": "AFP", "date": "2 January 2022",
+                                                          "url": "https://example.org/s", "extra": 1}),
+                                              encoding="utf-8")
+    (tmp_path / "other.txt").write_text(f"{BODY2}\n", encoding="utf-8")
+    (tmp_path / "other.meta.json").write_text("[1, 2]", encoding="utf-8")
+    docs, skipped = load_documents([tmp_path])
+    assert [d.doc_id for d in docs] == ["story"]
+    assert (docs[0].source, docs[0].date, docs[0].url) == ("AFP", "2022-01-02", "https://example.org/s")
+    assert docs[0].text == BODY  # metadata never enters the text
+    assert len(skipped) == 1 and "sidecar" in skipped[0].reason and skipped[0].source.endswith("other.meta.json")
+
+
+def test_an_article_without_headline_is_titled_by_its_lead(tmp_path: Path) -> None:
+    (tmp_path / "lead.txt").write_text("Water covered the ring road of Arnby on Monday after two days of heavy rain, "
+                                       "the police said.\n", encoding="utf-8")
+    (doc,), _ = load_documents([tmp_path])
+    assert doc.title == "Water covered the ring road of Arnby on Monday after …"
+
+
+def test_demo_articles_carry_their_outlets(articles_dir: Path) -> None:
+    docs, _ = load_documents([articles_dir])
+    by_id = {d.doc_id[:3]: d for d in docs}
+    assert by_id["004"].source == "AFP" and by_id["002"].source == "Sputnik International"
+    assert by_id["002"].date == "2022-01-02" and by_id["003"].source == "New Eastern Outlook"
+    assert all(d.title and d.title != d.doc_id for d in docs)

