@@ -274,3 +274,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def entry() -> None:
+    """The ``rag`` command: :func:`main`, then exit without the interpreter's teardown.
+
+    Unloading torch and transformers at exit takes about 0.8 s on two cores, a fifth of a cold
+    ``rag ask``; everything a command writes is complete (indexes are fsynced and published before
+    ``main`` returns), so only the standard streams need flushing first.
+    """
+    try:
+        code = main()
+    except SystemExit as e:  # argparse's --help and usage errors
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+        if not isinstance(e.code, int) and e.code is not None:
+            print(e.code, file=sys.stderr)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        pass
+    os._exit(code)

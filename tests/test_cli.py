@@ -159,3 +159,14 @@ def test_python_m_rag_help() -> None:
     assert result.stdout.startswith("usage: rag")
     for command in ("index", "add", "remove", "info", "search", "ask", "eval", "app"):
         assert command in result.stdout
+
+
+def test_a_closed_output_pipe_is_no_error(shared_index: Path) -> None:
+    """`rag info | head` ends quietly: no traceback, no `error:` line, status 0 (as the pipeline reports)."""
+    import subprocess
+    import sys
+
+    cmd = f"{sys.executable} -m rag info --index {shared_index} | head -c 20"
+    out = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert out.stdout.startswith("{") and out.stderr == "" and out.returncode in (0, 141), out.stderr
