@@ -21,7 +21,10 @@ from eval.compare import CONFIGURATIONS, TABLE_COLUMNS
 from eval.gold import GoldError, load_gold
 from eval.harness import METRIC_NAMES, aggregate, by_type, evaluate, evaluate_question, repair_counts, run_eval
 from eval.squad import (
+    SPLITS,
     evaluate_squad,
+    split_questions,
+    split_titles,
     matching_questions,
     restrict,
     run_squad,
@@ -468,6 +471,27 @@ def _squad(version: str) -> dict:
         ]},
     ]
     return {"version": "v2.0" if v2 else "1.1", "data": data}
+
+
+def test_the_committed_split_is_disjoint_by_article_and_covers_both_versions() -> None:
+    parts = json.loads(SPLITS.read_text(encoding="utf-8"))
+    assert set(parts) == {"train", "dev", "test"} and len(parts["test"]) >= 10
+    titles = [t for part in parts.values() for t in part]
+    assert len(titles) == len(set(titles)) == 48  # every v1.1 article, each in one part only
+    assert split_titles("test") == set(parts["test"])
+    with pytest.raises(ValueError, match="choose one of train, dev, test"):
+        split_titles("validation")
+
+
+def test_split_questions_keeps_the_split_articles_only(tmp_path: Path) -> None:
+    dataset = _squad("1.1")
+    questions = squad_questions(dataset)
+    assert [q.id for q in split_questions(dataset, questions, {"Westfield_Library"})] == ["c1", "c2"]
+    with pytest.raises(ValueError, match="no question"):
+        split_questions(dataset, questions, {"Somewhere_Else"})
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": ["Harbor_Bridge"], "dev": [], "test": ["Westfield_Library"]}))
+    assert split_titles("train", split) == {"Harbor_Bridge"}
 
 
 def test_squad_loader_builds_documents_and_questions(tmp_path: Path) -> None:
