@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import re
 import threading
@@ -21,6 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from .config import DEFAULT_EMBEDDER
+from .encoder import PROBES, load_plain_encoder, mean_pool_normalise, trace_encoder
 from .errors import ModelNotFoundError
 
 
@@ -256,7 +256,7 @@ class SentenceTransformerEmbedder:
         its vectors are encode's (to 1e-6, tested)."""
         with self._light_lock:
             if self._light is None:
-                self._light = _load_light(self._path or bundled_model_path()) or False
+                self._light = load_plain_encoder(self._path or bundled_model_path()) or False
             return self._light or None
 
     def _embed_light(self, light, texts: Sequence[str]) -> np.ndarray:  # noqa: ANN001
@@ -275,7 +275,7 @@ class SentenceTransformerEmbedder:
             with torch.no_grad():  # a frozen TorchScript graph runs under no_grad, not inference_mode
                 return np.ascontiguousarray(graph(*args).numpy(), dtype=np.float32)
         with torch.inference_mode():
-            return np.ascontiguousarray(_mean_pool_normalise(encoder, *args).numpy(), dtype=np.float32)
+            return np.ascontiguousarray(mean_pool_normalise(encoder, *args).numpy(), dtype=np.float32)
 
     def _traced_light(self, light):  # noqa: ANN001, ANN202 - a ScriptModule or False
         with self._light_lock:
@@ -290,10 +290,10 @@ class SentenceTransformerEmbedder:
 
                     f = tokenize(texts)
                     with torch.inference_mode():
-                        return _mean_pool_normalise(encoder, f["input_ids"], f["attention_mask"],
+                        return mean_pool_normalise(encoder, f["input_ids"], f["attention_mask"],
                                                     f["token_type_ids"]).numpy()
 
-                self._light_graph = _trace_encoder(encoder, tokenize, reference, None) or False
+                self._light_graph = trace_encoder(encoder, tokenize, reference, None) or False
             return self._light_graph
 
     def _embed_small(self, model, texts: Sequence[str]) -> np.ndarray:  # noqa: ANN001 - a SentenceTransformer
@@ -333,7 +333,7 @@ class SentenceTransformerEmbedder:
                 if fast and _mean_pooled_encoder(model) is not None:
                     import torch
 
-                    probes = [*_PROBES, "  spaces around  ", "Naïve café “quotes” — déjà vu", "word " * 400]
+                    probes = [*PROBES, "  spaces around  ", "Naïve café “quotes” — déjà vu", "word " * 400]
                     try:
                         with torch.inference_mode():
                             want = model.encode(probes, batch_size=4, normalize_embeddings=True, convert_to_numpy=True)
@@ -394,10 +394,6 @@ class SentenceTransformerEmbedder:
         return out.numpy()
 
 
-_PROBES = ("Who ordered the strike?", "How many people were killed when the convoy left Baghdad airport "
-                                      "shortly after midnight on 3 January 2020?")
-
-
 def _mean_pooled_encoder(model):  # noqa: ANN001, ANN202 - a SentenceTransformer; a torch module or None
     """The transformer inside ``model`` when the model is just that, mean pooling and (optionally)
     normalisation: the shape the direct paths reproduce. None otherwise."""
@@ -412,95 +408,12 @@ def _mean_pooled_encoder(model):  # noqa: ANN001, ANN202 - a SentenceTransformer
     return getattr(model[0], "auto_model", None)
 
 
-def _load_light(path: str):  # noqa: ANN202 - (tokenizer, torch module, int) or None
-    """The tokenizer, encoder and max length of a sentence-transformers folder that is a plain encoder with
-    mean pooling (and normalisation), loaded with ``transformers`` alone; None for any other shape."""
-    folder = Path(path)
-    try:
-        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
-        kinds = [str(m["type"]).rsplit(".", 1)[-1] for m in modules]
-        pooling = json.loads((folder / modules[1]["path"] / "config.json").read_text(encoding="utf-8"))
-        settings = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
-        return None
-    modes = {k for k, v in pooling.items() if k.startswith("pooling_mode") and v}
-    if (kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"])
-            or modules[0].get("path", "") != "" or modes != {"pooling_mode_mean_tokens"}
-            or settings.get("do_lower_case") or "max_seq_length" not in settings):
-        return None
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        encoder = AutoModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32).eval()
-    except Exception:  # noqa: BLE001 - any load failure: sentence-transformers serves instead
-        return None
-    if "token_type_ids" not in tokenizer("probe"):
-        return None
-    return tokenizer, encoder, int(settings["max_seq_length"])
-
-
-def _mean_pool_normalise(encoder, ids, mask, types):  # noqa: ANN001, ANN202 - torch tensors
-    hidden = encoder(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
-    weight = mask.unsqueeze(-1).to(hidden.dtype)
-    pooled = (hidden * weight).sum(1) / weight.sum(1).clamp(min=1e-9)
-    import torch
-
-    return torch.nn.functional.normalize(pooled, p=2, dim=1)
-
-
 def _trace_query_graph(model, reference) -> object | None:  # noqa: ANN001
     """See :meth:`SentenceTransformerEmbedder._query_graph`; None when not possible."""
     encoder = _mean_pooled_encoder(model)
     if encoder is None:
         return None
-    return _trace_encoder(encoder, getattr(model, "preprocess", None) or model.tokenize, reference, model)
-
-
-def _trace_encoder(encoder, tokenize, reference, model) -> object | None:  # noqa: ANN001
-    """``encoder``'s one-text forward pass with mean pooling and normalisation, traced, frozen and
-    optimised by TorchScript, and checked against ``reference(model, [text])`` on probe texts; None
-    when tracing fails or does not reproduce it."""
-    import warnings
-
-    import torch
-
-    class OneText(torch.nn.Module):
-        def __init__(self, encoder: torch.nn.Module) -> None:
-            super().__init__()
-            self.encoder = encoder
-
-        def forward(self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
-            hidden = self.encoder(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
-            weight = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * weight).sum(1) / weight.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2, dim=1)
-
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # tracing reads config attributes transformers warns about
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            features = tokenize([_PROBES[0]])
-            args = (features["input_ids"], features["attention_mask"], features["token_type_ids"])
-            graph = torch.jit.trace(OneText(encoder).eval(), args, check_trace=False)
-            graph = torch.jit.optimize_for_inference(torch.jit.freeze(graph))
-            for _ in range(3):  # TorchScript profiles the first calls, then optimises
-                for probe in _PROBES:
-                    f = tokenize([probe])
-                    got = graph(f["input_ids"], f["attention_mask"], f["token_type_ids"]).numpy()
-                    if not np.allclose(got, reference(model, [probe]), atol=1e-5):
-                        return None
-    except Exception:  # noqa: BLE001 - any tracing failure: the eager path serves
-        return None
-    finally:
-        hf_logging.set_verbosity(verbosity)
-    return graph
+    return trace_encoder(encoder, getattr(model, "preprocess", None) or model.tokenize, reference, model)
 
 
 _HASH_TOKEN = re.compile(r"\w+")

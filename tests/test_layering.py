@@ -24,7 +24,7 @@ PACKAGE = ROOT / "rag"
 # foundations (errors, types, config, normalize) come first; wiring (kb) and the command line last.
 RANK = {
     "errors": 0, "types": 0, "config": 1, "normalize": 1,
-    "clean": 2, "ingest": 3, "dedup": 4, "chunk": 5, "embed": 6, "lexical": 7, "vectors": 8, "backends": 8.5, "store": 9,
+    "clean": 2, "ingest": 3, "dedup": 4, "chunk": 5, "encoder": 5.5, "embed": 6, "lexical": 7, "vectors": 8, "backends": 8.5, "store": 9,
     "fusion": 10, "retrieve": 11,
     "reader": 11.5,  # the trained extractive reader: question and passages in, scored spans out
     "answer": 12,
