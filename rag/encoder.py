@@ -72,10 +72,7 @@ def trace_encoder(encoder, tokenize, reference, model) -> object | None:  # noqa
             self.encoder = encoder
 
         def forward(self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
-            hidden = self.encoder(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
-            weight = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * weight).sum(1) / weight.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+            return mean_pool_normalise(self.encoder, ids, mask, types)
 
     from transformers.utils import logging as hf_logging
 
