@@ -122,7 +122,8 @@ def encode(tokenizer: Any, questions: Sequence[str], contexts: Sequence[str], ma
     Shared by inference and training so both see the same windows: ``overflow_to_sample_mapping``
     gives each window's pair, ``offset_mapping`` character offsets, ``sequence_ids`` which side.
     """
-    questions = [_clip_question(tokenizer, q) for q in questions]
+    clipped = {q: _clip_question(tokenizer, q) for q in set(questions)}  # a reading repeats one question
+    questions = [clipped[q] for q in questions]
     return tokenizer(list(questions), list(contexts), truncation="only_second", max_length=max_length,
                      stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True,
                      padding=padding)
