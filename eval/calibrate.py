@@ -5,9 +5,9 @@ abstained on when its confidence < t; for each t it gives abstain_recall (unansw
 questions abstained on), false_abstention_rate (answerable questions abstained on) and
 abstain_precision (via :func:`eval.metrics.abstention_scores`), and picks the threshold
 maximising abstain_recall - false_abstention_rate with false_abstention_rate <= a ceiling.
-The answerer's confidence is 0.5 exactly at the reader's threshold (it abstains below), so t = 0.5
-is the configured decision; the reader's threshold itself is fitted in margins on the SQuAD dev split
-by ``tools/calibrate_reader.py``. This module shows the trade-off on any result file (the demo set is
+The answerer's confidence is 0.5 exactly at its decision threshold (it abstains at or below), so
+t = 0.5 is the configured decision; that threshold itself is fitted on the SQuAD dev split by
+``tools/fit_verifier.py`` (the reader's margin threshold by ``tools/calibrate_reader.py``). This module shows the trade-off on any result file (the demo set is
 checked with it, not tuned); nothing here changes the configuration.
 
     python -m eval.calibrate eval/results/demo.json     # a result of python -m eval run --out (or squad)
@@ -31,7 +31,7 @@ from eval.metrics import abstention_scores
 
 DEFAULT_THRESHOLDS = tuple(round(i / 100, 2) for i in range(101))
 MAX_FALSE_ABSTENTION = 0.05
-DECISION_CONFIDENCE = 0.5  # the answerer's confidence at the reader's threshold
+DECISION_CONFIDENCE = 0.5  # the answerer's confidence at its decision threshold
 
 
 def tradeoff_curve(confidences: Sequence[float], answerable: Sequence[bool],

@@ -6,15 +6,17 @@ The answer stage around :mod:`rag.reader`:
    them in one batch and scores answer spans, each against its window's no-answer score;
 2. spans that say the same thing (the same text once lower-cased, unpunctuated and without articles,
    or one inside the other) are pooled into one candidate, which keeps every article that states it;
-3. the best candidate answers when its score clears the reader's calibrated threshold (from the model
-   card, chosen on the SQuAD dev split), else the articles do not answer and the closest passages are
-   listed; a rival figure from other articles, scored nearly as high, is reported beside it;
+3. the best candidate answers when the verifier (:mod:`rag.verify`, shipped beside the reader) puts the
+   probability that it is right above its calibrated threshold (chosen on the SQuAD dev split), else the
+   articles do not answer and the closest passages are listed; a reader without a verifier decides by
+   its margin against its card's threshold; a rival figure from other articles, scored nearly as high,
+   is reported beside the answer;
 4. each citation is the sentence (or sentences) holding the span, at exact offsets into the article.
 
 What it does not do: no question-type rules, no word lists; what an answer looks like is learned by
-the reader. The confidence shown comes from the reader's margins (several articles that state the
-answer each add evidence, as a noisy-OR); the decision uses the best margin alone, and an abstention's
-confidence is that of its best span, so answers sit above 0.5 and abstentions at or below it.
+the reader, and whether to trust it by the verifier. The confidence shown is the decision's
+probability moved on the logit scale so that its threshold is 0.5: answers sit above 0.5 and
+abstentions at or below it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from . import verify
+from .lexical import tokenize
 from .reader import Reader, ReaderPassage, ReaderSpan
 from .retrieve import prepare_query
 from .types import Answer, Citation, Hit
@@ -44,6 +48,8 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation + "‘’“”–—")
 _NUMBER = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*(thousand|million|billion|trillion)?", re.IGNORECASE)
 _SCALE = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
+# An amount said without a figure: "hundreds", "thousands", "tens of thousands".
+_MAGNITUDE = re.compile(r"\b(?:hundred|thousand|million|billion|trillion)s\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -107,36 +113,23 @@ def pool(spans: Sequence[ReaderSpan]) -> list[Candidate]:
     return [Candidate(text, key, members[0].score, tuple(members)) for key, text, members in groups]
 
 
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, x))))
-
-
-def confidence(cand: Candidate, threshold: float) -> float:
-    """A noisy-OR over the articles that state ``cand`` of sigmoid(best margin in that article - threshold).
-
-    Above 0.5 exactly when the best span clears the threshold, so 0.5 is the answer/abstain boundary."""
-    best_per_doc: dict[str, float] = {}
-    for s in cand.spans:
-        best_per_doc[s.doc_id] = max(best_per_doc.get(s.doc_id, -math.inf), s.score)
-    miss = 1.0
-    for score in best_per_doc.values():
-        miss *= 1.0 - _sigmoid(score - threshold)
-    return 1.0 - miss
+def is_amount(text: str) -> bool:
+    """``text`` states an amount: a figure ("2,500", "2.5 million") or a magnitude ("hundreds"). Pure."""
+    return numeric_value(text) is not None or bool(_MAGNITUDE.search(text))
 
 
 def rival_figure(cands: Sequence[Candidate], threshold: float) -> Candidate | None:
-    """A different figure from other articles, scored nearly as high as the best figure, if any."""
-    if len(cands) < 2:
+    """A different amount from other articles, scored nearly as high as the best amount, if any
+    ("2,500" against "110", or "hundreds or up to a few thousand" against "2,500")."""
+    if len(cands) < 2 or not is_amount(cands[0].text):
         return None
     best = cands[0]
     v1 = numeric_value(best.text)
-    if v1 is None:
-        return None
     for other in cands[1:5]:
         if other.score <= threshold or other.score < best.score - CONFLICT_MARGIN:
             break
-        v2 = numeric_value(other.text)
-        if v2 is not None and v2 != v1 and not (other.docs & best.docs):
+        if is_amount(other.text) and not (other.docs & best.docs) and (
+                numeric_value(other.text) != v1 or v1 is None):
             return other
     return None
 
@@ -160,6 +153,25 @@ def sentence_bounds(sentences: Sequence[tuple[int, int]], start: int, end: int) 
     if not inside:
         return start, end
     return min(a for a, _ in inside), max(b for _, b in inside)
+
+
+def verifier_features(snapshot: Any, question: str, hits: Sequence[Hit], cands: Sequence[Candidate],
+                      span: ReaderSpan | None = None) -> dict[str, float]:
+    """What :mod:`rag.verify` sees about the best candidate ``cands[0]`` as ``span`` (default: its best
+    span) states it, read from ``hits``."""
+    best = cands[0]
+    span = span or best.spans[0]
+    bm25 = snapshot.data.bm25
+    terms = sorted(set(tokenize(question)))
+    idf = {t: bm25.idf(t) for t in terms if bm25 is not None and t in bm25.vocab}
+    n = bm25.size if bm25 is not None else len(snapshot.data.chunks)
+    row = snapshot.retriever.chunk_row(span.key)
+    a, b = sentence_bounds(snapshot.data.chunks[row].sentences if row is not None else (), span.start, span.end)
+    support = len({s.passage for s in best.spans if s.score >= best.score - SUPPORT_MARGIN})
+    return verify.features(margin=span.score, rival=cands[1].score if len(cands) > 1 else None, support=support,
+                           idf=idf, max_idf=math.log(1.0 + (n + 0.5) / 0.5), question=question,
+                           sentence=snapshot.data.documents[span.doc_id].text[a:b], passage=hits[span.passage].text,
+                           answer=best.text)
 
 
 def _citations(snapshot: Any, spans: Sequence[ReaderSpan], first_marker: int) -> list[Citation]:
@@ -194,13 +206,52 @@ def retrieve_for_answer(snapshot: Any, question: str, k: int, filters: Any = Non
 
 
 def read_hits(snapshot: Any, question: str, hits: Sequence[Hit]) -> tuple[list[Candidate], float]:
-    """The pooled candidates (best first) that the reader finds in the first passages, and its threshold."""
-    cfg = snapshot.retriever.config
-    reader = reader_for(cfg.reader)
-    passages = [ReaderPassage(h.doc_id, h.text, h.start, h.chunk_id) for h in hits[:cfg.reader_passages]]
+    """The pooled candidates (best first) that the reader finds in the first passages, and the reader's
+    margin threshold (its card's)."""
+    reader = reader_for(snapshot.retriever.config.reader)
+    passages = [ReaderPassage(h.doc_id, h.text, h.start, h.chunk_id)
+                for h in hits[:snapshot.retriever.config.reader_passages]]
     reading = reader.read(question, passages, top_k=SPANS_READ)
-    threshold = reader.threshold if cfg.answer_threshold is None else cfg.answer_threshold
-    return pool(reading.spans), threshold
+    return pool(reading.spans), reader.threshold
+
+
+def judge(snapshot: Any, question: str, hits: Sequence[Hit], cands: Sequence[Candidate],
+          margin_threshold: float) -> tuple[bool, float, str]:
+    """Whether to answer with ``cands[0]``, the confidence shown and a note saying why.
+
+    The decision is the best span's alone: by default its margin over "no answer" against the reader's
+    calibrated ``margin_threshold``, squashed to sigmoid(margin - threshold) so that 0.5 is the boundary;
+    with a verifier shipped beside the reader (:mod:`rag.verify`), its probability that the answer is
+    right against the verifier's threshold. ``Config.answer_threshold`` (a probability) overrides either
+    boundary. The confidence shown is the decision's probability moved on the logit scale so that the
+    threshold is 0.5; for an answer, each other article cited for it adds its own evidence as a noisy-OR
+    (so agreement raises it)."""
+    verifier = reader_for(snapshot.retriever.config.reader).verifier
+
+    def probability(span: ReaderSpan) -> float:
+        if verifier is None:
+            return verify.sigmoid(span.score - margin_threshold)
+        return verifier.probability(verifier_features(snapshot, question, hits, cands, span))
+
+    best = cands[0]
+    p = probability(best.spans[0])
+    threshold = snapshot.retriever.config.answer_threshold
+    if threshold is None:
+        threshold = 0.5 if verifier is None else verifier.threshold
+
+    def shown(prob: float) -> float:
+        prob = min(max(prob, 1e-9), 1 - 1e-9)
+        return verify.sigmoid(verify.logit(prob) - verify.logit(threshold))
+
+    answers, conf = p > threshold, shown(p)
+    if answers:
+        for span in supporting(best)[1:]:
+            conf = 1.0 - (1.0 - conf) * (1.0 - shown(probability(span)))
+    op = ">" if answers else "<="
+    if verifier is None and snapshot.retriever.config.answer_threshold is None:
+        return answers, conf, f"reader: best span margin {best.score:.2f} {op} threshold {margin_threshold:.2f}"
+    who = "verifier" if verifier is not None else "reader"
+    return answers, conf, f"{who}: p(right) {p:.2f} {op} threshold {threshold:.3g} (best span margin {best.score:.2f})"
 
 
 def answer_question(snapshot: Any, question: str, k: int = 5, filters: Any = None,
@@ -220,12 +271,11 @@ def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int 
     shown = tuple(hits[:k])
     cands, threshold = read_hits(snapshot, question, hits) if hits else ([], 0.0)
     best = cands[0] if cands else None
-    if best is None or best.score <= threshold:
-        margin = f"{best.score:.2f}" if best is not None else "none"
+    answers, shown_confidence, why = judge(snapshot, question, hits, cands, threshold) if best else \
+        (False, 0.0, "reader: no answer span in the passages")
+    if best is None or not answers:
         return Answer(question=question, text=abstention_text(shown), short_answer="", citations=(),
-                      passages=shown, abstained=True,
-                      confidence=_sigmoid(best.score - threshold) if best is not None else 0.0,
-                      notes=(f"reader: best span margin {margin} <= threshold {threshold:.2f}",))
+                      passages=shown, abstained=True, confidence=shown_confidence, notes=(why,))
     cites = _citations(snapshot, supporting(best), 1)
     rival = rival_figure(cands, threshold)
     notes: list[str] = []
@@ -241,4 +291,4 @@ def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int 
         text = f"{best.text} {_markers(cites)}"
         short = best.text
     return Answer(question=question, text=text, short_answer=short, citations=tuple(cites), passages=shown,
-                  abstained=False, confidence=confidence(best, threshold), notes=tuple(notes))
+                  abstained=False, confidence=shown_confidence, notes=tuple(notes))

@@ -7,7 +7,6 @@ the index manifest, so an opened index searches the way it was built to.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal, get_args
 
@@ -23,10 +22,10 @@ AnswerMode = Literal["extractive", "llm"]
 EmbedPrecision = Literal["auto", "float32", "bfloat16"]
 
 DEFAULT_EMBEDDER = "bundled:all-MiniLM-L6-v2"
-# The scale that ``answer_threshold`` is measured on (the reader's logit margin). An index saved under
-# another scale (the rule answerer's verifier probabilities, or an earlier reader) gets the default
-# (the reader card's calibrated threshold) when opened, not its stored value.
-CONFIDENCE_SCALE = "reader-1"
+# The scale that ``answer_threshold`` is measured on (the verifier's probability that the answer is
+# right). An index saved under another scale (the rule answerer's probabilities, or the reader's logit
+# margin before the verifier) gets the default (the shipped calibrated threshold) when opened.
+CONFIDENCE_SCALE = "verifier-1"
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "index_type": get_args(IndexType),
@@ -98,8 +97,9 @@ class Config:
     # Answers (rag.answer, rag.reader).
     reader: str = ""  # a local reader model folder (tools/train_reader.py); empty: the bundled one
     reader_passages: int = 5  # retrieved passages the reader reads per question
-    # Answer when the reader's best span scores more than this margin over "no answer"; None: the
-    # threshold in the reader's card (calibrated on the SQuAD dev split, never on the test split).
+    # Answer when the estimated probability that the best answer is right (rag.verify; a reader without a
+    # verifier: its margin over "no answer" squashed so the card's threshold is 0.5) exceeds this; None:
+    # the calibrated threshold shipped with the reader (chosen on the SQuAD dev split, never on test).
     answer_threshold: float | None = None
 
     def __post_init__(self) -> None:
@@ -124,9 +124,9 @@ class Config:
             if not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
                 raise ConfigError(f"{name}={value!r} must be a number from 0 to 1")
         if self.answer_threshold is not None and (isinstance(self.answer_threshold, bool) or not isinstance(
-                self.answer_threshold, (int, float)) or not math.isfinite(self.answer_threshold)):
-            raise ConfigError(f"answer_threshold={self.answer_threshold!r} must be a number (a logit margin) "
-                              "or null for the reader's calibrated threshold")
+                self.answer_threshold, (int, float)) or not 0.0 < self.answer_threshold < 1.0):
+            raise ConfigError(f"answer_threshold={self.answer_threshold!r} must be a probability between 0 and 1 "
+                              "(exclusive) or null for the reader's calibrated threshold")
         if not isinstance(self.reader, str):
             raise ConfigError(f"reader={self.reader!r} must be a model folder or empty for the bundled reader")
         if not isinstance(self.ivf_nlist, int) or isinstance(self.ivf_nlist, bool) or self.ivf_nlist < 0:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import ModelFormatError, ModelNotFoundError, QueryError
+from rag.verify import Verifier, load_verifier
 
 BUNDLED = Path(__file__).resolve().parent / "models" / "reader"
 WEIGHTS = "model.safetensors"
@@ -175,6 +176,7 @@ class Reader:
         self._model: Any = None
         self._tokenizer: Any = None
         self._card: dict[str, Any] | None = None
+        self._verifier: tuple[Verifier | None] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -182,6 +184,13 @@ class Reader:
         if self._card is None:
             self._card = read_card(self.path)
         return self._card
+
+    @property
+    def verifier(self) -> Verifier | None:
+        """The answer verifier shipped beside the weights (``verifier.json``), or None (see rag.verify)."""
+        if self._verifier is None:
+            self._verifier = (load_verifier(self.path),)
+        return self._verifier[0]
 
     @property
     def threshold(self) -> float:

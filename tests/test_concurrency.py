@@ -219,6 +219,7 @@ class _MidAnswerWriter:
         self.change = change
         self.done = False
         self.threshold = real.threshold
+        self.verifier = real.verifier
 
     def read(self, question, passages, top_k=5):  # noqa: ANN001, ANN201
         out = self.real.read(question, passages, top_k=top_k)

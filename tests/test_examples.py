@@ -38,7 +38,8 @@ EXAMPLE_GOLD = {
 
 # Examples the reader gets wrong today, kept (not swapped for easier ones) and expected to fail until a
 # better reader answers them; strict, so a fix shows up as a failure to remove this mark.
-KNOWN_WRONG = {"Who was killed alongside Soleimani?": "the reader answers 'Donald Trump' (who ordered the strike)"}
+KNOWN_WRONG = {"Who was killed alongside Soleimani?": "the reader answers 'Tamir Hayman' (quoted on the killing); "
+                                                      "more passages name al-Muhandis, each scored lower"}
 
 
 def test_every_app_example_has_gold_answers() -> None:
@@ -60,11 +61,13 @@ def _blocks(kind: str) -> list[str]:
 
 
 def _pattern(line: str) -> re.Pattern[str]:
-    """An expected output line as a pattern: a confidence, a time in ms and a reader margin match any value."""
+    """An expected output line as a pattern: a confidence, a time in ms, a reader margin and a verifier
+    probability match any value."""
     pattern = re.escape(line.rstrip())
     pattern = re.sub(r"confidence\\ \d\\\.\d\d", r"confidence\\ \\d\\.\\d\\d", pattern)
     pattern = re.sub(r"\\\(\d+\\ ms\\\)", r"\\(\\d+\\ ms\\)", pattern)
     pattern = re.sub(r"margin\\ (\\-)?\d+\\\.\d\d", r"margin\\ -?\\d+\\.\\d\\d", pattern)
+    pattern = re.sub(r"p\\\(right\\\)\\ \d\\\.\d\d", r"p\\(right\\)\\ \\d\\.\\d\\d", pattern)
     return re.compile(pattern + r"\s*")
 
 

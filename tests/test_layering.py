@@ -26,6 +26,7 @@ RANK = {
     "errors": 0, "types": 0, "config": 1, "normalize": 1,
     "clean": 2, "ingest": 3, "dedup": 4, "chunk": 5, "encoder": 5.5, "embed": 6, "lexical": 7, "vectors": 8, "backends": 8.5, "store": 9,
     "fusion": 10, "retrieve": 11,
+    "verify": 11.25,  # the answer verifier's features and model file (used by reader and answer)
     "reader": 11.5,  # the trained extractive reader: question and passages in, scored spans out
     "answer": 12,
     "langchain_adapter": 13,  # duck-typed over a KnowledgeBase; kb.as_retriever builds it lazily

@@ -432,11 +432,11 @@ def test_real_model_index_reopens_identically(demo_kb_real: KnowledgeBase, real_
 
 def test_threshold_from_an_older_confidence_scale_is_not_reused(corpus: Path, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """An index saved under another answer scale (the rule answerer's verifier probabilities) keeps its
+    """An index saved under another answer scale (the reader's logit margin before the verifier) keeps its
     build settings but not its answer threshold, which meant something else there."""
-    KnowledgeBase.build([corpus], tmp_path / "new", Config(embedder="hash", answer_threshold=1.5))
-    assert KnowledgeBase.open(tmp_path / "new").config.answer_threshold == 1.5
-    monkeypatch.setattr(store, "CONFIDENCE_SCALE", "verifier-4")
+    KnowledgeBase.build([corpus], tmp_path / "new", Config(embedder="hash", answer_threshold=0.7))
+    assert KnowledgeBase.open(tmp_path / "new").config.answer_threshold == 0.7
+    monkeypatch.setattr(store, "CONFIDENCE_SCALE", "reader-1")
     KnowledgeBase.build([corpus], tmp_path / "old", Config(embedder="hash", answer_threshold=0.3, chunk_tokens=120))
     monkeypatch.undo()
     reopened = KnowledgeBase.open(tmp_path / "old")
@@ -450,3 +450,6 @@ def test_manifest_of_the_rule_answerer_opens(corpus: Path, tmp_path: Path) -> No
     assert Config.from_dict({"span_ranker": "learned", "abstain_threshold": 0.08}) == Config()
     with pytest.raises(ConfigError, match="answer_threshold"):
         Config(answer_threshold="high")  # type: ignore[arg-type]
+    for margin in (1.5, -0.75, 0.0, 1.0):  # the reader's logit margins of the previous scale are not probabilities
+        with pytest.raises(ConfigError, match="probability"):
+            Config(answer_threshold=margin)

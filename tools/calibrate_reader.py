@@ -9,8 +9,9 @@ the threshold that maximises them weighted by the mix of questions the product e
 the unseen-news check that motivated the reader) times HasAns F1 plus the rest times NoAns accuracy.
 SQuAD v2.0 dev is half unanswerable, and its plain F1 (``--answerable-share 0.5``, the official
 "best F1" threshold) would decline most answerable questions. The result is written to the reader's
-card as ``threshold`` (the gold-paragraph one stays as ``threshold_gold_paragraph``). The test split is
-never read.
+card as ``threshold`` (the gold-paragraph one stays as ``threshold_gold_paragraph``); it decides only for a
+reader without a verifier. Each row also carries the verifier's features of its best answer, the input of
+``tools/fit_verifier.py``. The test split is never read.
 
     python tools/calibrate_reader.py                      # the bundled reader, rag/models/reader
     python tools/calibrate_reader.py --reader /tmp/reader --dry-run
@@ -33,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from eval import metrics as M  # noqa: E402
 from eval.squad import default_data, default_index, load_dataset, split_questions, split_titles, squad_index  # noqa: E402
 from eval.squad import squad_questions  # noqa: E402
-from rag.answer import read_hits, retrieve_for_answer  # noqa: E402
+from rag.answer import read_hits, retrieve_for_answer, verifier_features  # noqa: E402
 from rag.reader import BUNDLED, CARD  # noqa: E402
 
 
@@ -44,8 +45,10 @@ def margins(kb, questions, k: int) -> list[dict]:  # noqa: ANN001
         question, hits = retrieve_for_answer(snapshot, q.question, k)
         cands, _ = read_hits(snapshot, question, hits)
         best = cands[0] if cands else None
-        rows.append({"id": q.id, "answerable": q.answerable, "answers": list(q.answers),
-                     "margin": best.score if best else float("-inf"), "text": best.text if best else ""})
+        rows.append({"id": q.id, "article": q.doc_id.split("-")[0], "answerable": q.answerable,
+                     "answers": list(q.answers), "margin": best.score if best else float("-inf"),
+                     "text": best.text if best else "",
+                     "features": verifier_features(snapshot, question, hits, cands) if best else None})
     return rows
 
 

@@ -4,12 +4,15 @@ Data: the train split of eval/splits/squad.json (SQuAD v1.1 + v2.0 dev, split by
 every v1.1 answerable question with its paragraph, every v2.0 unanswerable question, and hard
 negatives: for a seeded share of the answerable questions, the other paragraph of the same article
 that shares the most words with the question and does not contain the answer, labelled "no answer"
-(so the reader learns to decline a passage that is on topic but silent, as retrieval hands it).
+(so the reader learns to decline a passage that is on topic but silent, as retrieval hands it), and,
+for another seeded share, the question's own paragraph with the answer's sentence removed, also labelled
+"no answer" (a near miss: the same topic, the same kind of span nearby, but not the fact asked for;
+``--drop-share``, 0.25; 0 reproduces the first shipped reader's data).
 Dev: the dev split, read after each epoch (v1.1 EM/F1 with the gold paragraph; v2.0 HasAns F1 and
 NoAns accuracy over no-answer thresholds). The threshold that maximises v2.0 dev accuracy
 (HasAns exact-or-F1 credit plus NoAns) is written to the card. Test is never read here.
 
-    python tools/train_reader.py                      # writes rag/models/reader and its card
+    python tools/train_reader.py                      # writes rag/models/reader and its card (~40 min, 2 cores)
     python tools/train_reader.py --out /tmp/reader --epochs 1 --limit 200   # a quick smoke run
 
 The log (one JSON object a line: steps with loss, and dev scores per epoch) goes to --log.
@@ -31,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from eval.metrics import exact_match, f1 as f1_score  # noqa: E402
+from rag.chunk import sentence_spans  # noqa: E402
 from rag.reader import CARD, WEIGHTS, Reader, best_spans, encode, file_sha256  # noqa: E402
 
 SQUAD = ROOT.parent / "shared" / "benchmarks" / "squad"
@@ -46,10 +50,22 @@ def overlap(question: str, text: str) -> int:
     return len(q & set(WORD.findall(text.lower())))
 
 
+def without_answer(context: str, start: int, end: int, golds: list[str]) -> str | None:
+    """``context`` with the sentences that overlap ``[start, end)`` removed, or None when a gold answer
+    is still in what is left (or too little is left to read)."""
+    kept = [context[a:b] for a, b in sentence_spans(context) if b <= start or a >= end]
+    rest = " ".join(kept)
+    if len(kept) < 2 or any(g and g in rest for g in golds):
+        return None
+    return rest
+
+
 def examples(v1: list[dict[str, Any]], v2: list[dict[str, Any]], neg_share: float,
-             rng: random.Random) -> list[tuple[str, str, int, str]]:
-    """(question, context, answer_start or -1, answer text) for training."""
-    out = []
+             rng: random.Random, drop_share: float = 0.0, drop_rng: random.Random | None = None,
+             ) -> list[tuple[str, str, int, str]]:
+    """(question, context, answer_start or -1, answer text) for training; ``drop_share`` of the answerable
+    questions also get their own paragraph without the answer's sentence as a no-answer example."""
+    out, dropped = [], []
     for article in v1:
         paras = [p["context"] for p in article["paragraphs"]]
         for pi, p in enumerate(article["paragraphs"]):
@@ -62,10 +78,15 @@ def examples(v1: list[dict[str, Any]], v2: list[dict[str, Any]], neg_share: floa
                              if j != pi and not any(g in c for g in golds)]
                     if cands:
                         out.append((qa["question"], paras[max(cands)[1]], -1, ""))
+                if drop_rng is not None and drop_rng.random() < drop_share:
+                    rest = without_answer(p["context"], ans["answer_start"], ans["answer_start"] + len(ans["text"]),
+                                          [a["text"] for a in qa["answers"]])
+                    if rest is not None:
+                        dropped.append((qa["question"], rest, -1, ""))
     for article in v2:
         for p in article["paragraphs"]:
             out += [(qa["question"], p["context"], -1, "") for qa in p["qas"] if not qa["answers"]]
-    return out
+    return out + dropped
 
 
 def features(tokenizer: Any, exs: list[tuple[str, str, int, str]], max_length: int, stride: int) -> list[dict]:
@@ -150,6 +171,9 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--stride", type=int, default=96)
     ap.add_argument("--neg-share", type=float, default=0.25)
+    ap.add_argument("--drop-share", type=float, default=0.25,
+                    help="share of answerable questions also read against their own paragraph without the "
+                         "answer's sentence, labelled no answer (default %(default)s)")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--limit", type=int, default=0, help="train on the first N examples only (smoke runs)")
     args = ap.parse_args()
@@ -175,7 +199,7 @@ def main() -> None:
 
     tokenizer = AutoTokenizer.from_pretrained(args.base, local_files_only=True)
     model = AutoModelForQuestionAnswering.from_pretrained(args.base, local_files_only=True)
-    exs = examples(train_v1, train_v2, args.neg_share, rng)
+    exs = examples(train_v1, train_v2, args.neg_share, rng, args.drop_share, random.Random(args.seed + 1))
     if args.limit:
         rng.shuffle(exs)
         exs = exs[: args.limit]
@@ -230,7 +254,7 @@ def main() -> None:
         "data": {"source": "SQuAD v1.1 + v2.0 dev (reconstructed, ../shared/benchmarks/squad), CC BY-SA 4.0",
                  "split": "eval/splits/squad.json 'train' (article titles)", "examples": len(exs),
                  "answerable": sum(e[2] >= 0 for e in exs), "windows": len(feats),
-                 "hard_negative_share": args.neg_share},
+                 "hard_negative_share": args.neg_share, "answer_sentence_dropped_share": args.drop_share},
         "hyperparameters": {"epochs": args.epochs, "lr": args.lr, "batch": args.batch, "warmup": 0.1,
                             "schedule": "linear", "weight_decay": 0.01, "seed": args.seed,
                             "precision": "bfloat16 autocast, fp16 weights"},
