@@ -106,7 +106,7 @@ def cmd_compare(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         print(f"abstention: best threshold {best['threshold']:.2f} (ties up to {best['range'][1]:.2f}): "
               f"abstain_recall {best['abstain_recall']:.3f}, false_abstention_rate "
               f"{best['false_abstention_rate']:.3f} (ceiling {ceiling}); the answerer abstains at or below "
-              f"confidence {summary['abstain_threshold']} (its verifier's calibrated threshold)")
+              f"confidence {summary['abstain_threshold']} (its reader's calibrated threshold)")
     print(f"wrote {Path(args.out_dir) / 'compare.md'} and plots")
     return 0
 

@@ -7,7 +7,8 @@ abstain_precision (via :func:`eval.metrics.abstention_scores`), and picks the th
 maximising abstain_recall - false_abstention_rate with false_abstention_rate <= a ceiling.
 The answerer's confidence is 0.5 exactly at its decision threshold (it abstains at or below), so
 t = 0.5 is the configured decision; that threshold itself is fitted on the SQuAD dev split by
-``tools/fit_verifier.py`` (the reader's margin threshold by ``tools/calibrate_reader.py``). This module shows the trade-off on any result file (the demo set is
+``tools/calibrate_reader.py`` (a verifier's, where a reader has one, by ``tools/fit_verifier.py``).
+This module shows the trade-off on any result file (the demo set is
 checked with it, not tuned); nothing here changes the configuration.
 
     python -m eval.calibrate eval/results/demo.json     # a result of python -m eval run --out (or squad)

@@ -66,7 +66,7 @@ def _markdown(summary: dict[str, Any], table: dict[str, dict[str, Any]], calib: 
     for name, error in summary["errors"].items():
         lines.append(f"- {name}: not run ({error})")
     lines += ["", "## Abstention calibration (configuration `hybrid`)", "",
-              f"Abstain when confidence < t. The answerer abstains below confidence {summary['abstain_threshold']} (the verifier's calibrated threshold).", ""]
+              f"Abstain when confidence < t. The answerer abstains below confidence {summary['abstain_threshold']} (the reader's calibrated threshold).", ""]
     if best is None:
         lines.append(f"No threshold keeps false_abstention_rate <= {calib['max_false_abstention']}.")
     else:

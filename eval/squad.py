@@ -282,7 +282,7 @@ def run_squad(version: str, data: str | Path, *, sample: int, seed: int, index: 
     result = evaluate_squad(kb, dataset, picked, k=k, mode=mode, progress=progress)
     if split:
         cfg = kb.config
-        reader = Reader(cfg.reader or None)  # its card's margin threshold (answer_threshold is the verifier's)
+        reader = Reader(cfg.reader or None)  # its card's margin threshold (answer_threshold is a probability)
         result["gold_paragraph"] = gold_paragraph_scores(dataset, picked, reader, progress)
     stats = kb.stats()
     rows = result.pop("rows")

@@ -6,15 +6,15 @@ The answer stage around :mod:`rag.reader`:
    them in one batch and scores answer spans, each against its window's no-answer score;
 2. spans that say the same thing (the same text once lower-cased, unpunctuated and without articles,
    or one inside the other) are pooled into one candidate, which keeps every article that states it;
-3. the best candidate answers when the verifier (:mod:`rag.verify`, shipped beside the reader) puts the
-   probability that it is right above its calibrated threshold (chosen on the SQuAD dev split), else the
-   articles do not answer and the closest passages are listed; a reader without a verifier decides by
-   its margin against its card's threshold; a rival figure from other articles, scored nearly as high,
-   is reported beside the answer;
+3. the best candidate answers when its best span's margin clears the reader's calibrated threshold
+   (from the model card, chosen on the SQuAD dev split), or, for a reader folder that holds a verifier
+   (:mod:`rag.verify`; the bundled reader has none), when the verifier's probability that it is right
+   clears the verifier's threshold; else the articles do not answer and the closest passages are
+   listed; a rival amount from other articles, scored nearly as high, is reported beside the answer;
 4. each citation is the sentence (or sentences) holding the span, at exact offsets into the article.
 
 What it does not do: no question-type rules, no word lists; what an answer looks like is learned by
-the reader, and whether to trust it by the verifier. The confidence shown is the decision's
+the reader. The confidence shown is the decision's
 probability moved on the logit scale so that its threshold is 0.5: answers sit above 0.5 and
 abstentions at or below it.
 """
@@ -155,6 +155,13 @@ def sentence_bounds(sentences: Sequence[tuple[int, int]], start: int, end: int) 
     return min(a for a, _ in inside), max(b for _, b in inside)
 
 
+def span_sentences(snapshot: Any, span: ReaderSpan) -> tuple[int, int]:
+    """The document offsets ``[start, end)`` of the sentence(s) of its chunk that hold ``span``."""
+    row = snapshot.retriever.chunk_row(span.key)
+    sentences = snapshot.data.chunks[row].sentences if row is not None else ()
+    return sentence_bounds(sentences, span.start, span.end)
+
+
 def verifier_features(snapshot: Any, question: str, hits: Sequence[Hit], cands: Sequence[Candidate],
                       span: ReaderSpan | None = None) -> dict[str, float]:
     """What :mod:`rag.verify` sees about the best candidate ``cands[0]`` as ``span`` (default: its best
@@ -165,8 +172,7 @@ def verifier_features(snapshot: Any, question: str, hits: Sequence[Hit], cands: 
     terms = sorted(set(tokenize(question)))
     idf = {t: bm25.idf(t) for t in terms if bm25 is not None and t in bm25.vocab}
     n = bm25.size if bm25 is not None else len(snapshot.data.chunks)
-    row = snapshot.retriever.chunk_row(span.key)
-    a, b = sentence_bounds(snapshot.data.chunks[row].sentences if row is not None else (), span.start, span.end)
+    a, b = span_sentences(snapshot, span)
     support = len({s.passage for s in best.spans if s.score >= best.score - SUPPORT_MARGIN})
     return verify.features(margin=span.score, rival=cands[1].score if len(cands) > 1 else None, support=support,
                            idf=idf, max_idf=math.log(1.0 + (n + 0.5) / 0.5), question=question,
@@ -177,9 +183,7 @@ def verifier_features(snapshot: Any, question: str, hits: Sequence[Hit], cands: 
 def _citations(snapshot: Any, spans: Sequence[ReaderSpan], first_marker: int) -> list[Citation]:
     data, out = snapshot.data, []
     for i, span in enumerate(spans):
-        row = snapshot.retriever.chunk_row(span.key)
-        sentences = data.chunks[row].sentences if row is not None else ()
-        a, b = sentence_bounds(sentences, span.start, span.end)
+        a, b = span_sentences(snapshot, span)
         doc = data.documents[span.doc_id]
         out.append(Citation(marker=first_marker + i, doc_id=span.doc_id, title=doc.title, chunk_id=span.key,
                             quote=doc.text[a:b], start=a, end=b))
