@@ -52,12 +52,15 @@ def margins(kb, questions, k: int) -> list[dict]:  # noqa: ANN001
     return rows
 
 
-def curve(rows: list[dict], thresholds: list[float], share: float = 0.8) -> list[dict]:
-    """v2.0 scores of declining at or below each threshold, and their mix weighted by ``share``. Pure."""
+def curve(rows: list[dict], thresholds: list[float], share: float = 0.8,
+          values: list[float] | None = None) -> list[dict]:
+    """v2.0 scores of declining at or below each threshold, and their mix weighted by ``share``; the
+    value compared is each row's margin, or ``values`` (one per row, e.g. a verifier's probability). Pure."""
+    values = [r["margin"] for r in rows] if values is None else values
     out = []
     for t in thresholds:
-        has = [M.f1(r["text"], r["answers"]) if r["margin"] > t else 0.0 for r in rows if r["answerable"]]
-        no = [1.0 if r["margin"] <= t else 0.0 for r in rows if not r["answerable"]]
+        has = [M.f1(r["text"], r["answers"]) if v > t else 0.0 for r, v in zip(rows, values) if r["answerable"]]
+        no = [1.0 if v <= t else 0.0 for r, v in zip(rows, values) if not r["answerable"]]
         has_f1, noans = 100 * sum(has) / max(len(has), 1), 100 * sum(no) / max(len(no), 1)
         out.append({"threshold": t, "hasans_f1": has_f1, "noans": noans,
                     "f1": 100 * (sum(has) + sum(no)) / max(len(has) + len(no), 1),

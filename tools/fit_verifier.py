@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from eval import metrics as M  # noqa: E402
 from rag.verify import FEATURES, VERIFIER, Verifier, fit_logistic, sigmoid  # noqa: E402
+from tools.calibrate_reader import curve  # noqa: E402
 
 RIGHT_F1 = 0.5
 
@@ -67,12 +68,9 @@ def cross_validated(rows: Sequence[dict], names: Sequence[str], l2: float) -> li
 
 
 def scores(rows: Sequence[dict], values: Sequence[float], t: float, share: float) -> dict[str, float]:
-    """v2.0 scores of answering exactly when ``value > t``, and their ``share``-weighted mix. Pure."""
-    has = [M.f1(r["text"], r["answers"]) if v > t else 0.0 for r, v in zip(rows, values) if r["answerable"]]
-    no = [1.0 if v <= t else 0.0 for r, v in zip(rows, values) if not r["answerable"]]
-    has_f1, noans = 100 * sum(has) / max(len(has), 1), 100 * sum(no) / max(len(no), 1)
-    return {"threshold": t, "hasans_f1": round(has_f1, 2), "noans": round(noans, 2),
-            "weighted": round(share * has_f1 + (1 - share) * noans, 2)}
+    """v2.0 scores of answering exactly when ``value > t``, and their ``share``-weighted mix (rounded). Pure."""
+    point = curve(list(rows), [t], share, list(values))[0]
+    return {"threshold": t, **{k: round(point[k], 2) for k in ("hasans_f1", "noans", "weighted")}}
 
 
 def best(rows: Sequence[dict], values: Sequence[float], grid: Sequence[float], share: float) -> dict[str, float]:
