@@ -64,6 +64,9 @@ a.rag-marker { text-decoration: none; font-weight: 600; padding: 0 2px; border-r
   background: #dbeafe; color: #1d4ed8; }
 a.rag-marker:hover { background: #bfdbfe; }
 .rag-note { color: #92400e; font-size: .9em; margin-top: 6px; }
+.rag-versions { border-collapse: collapse; margin-top: 8px; font-size: .92em; }
+.rag-versions th, .rag-versions td { border: 1px solid var(--border-color-primary); padding: 3px 8px; text-align: left; }
+.rag-silent { color: var(--body-text-color-subdued); font-size: .88em; margin-top: 4px; }
 .rag-section { font-weight: 600; margin: 8px 0 6px 0; font-size: 1.05em; }
 .rag-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 14px;
   margin: 0 0 10px 0; background: var(--background-fill-primary); scroll-margin-top: 16px; }
@@ -214,8 +217,23 @@ def answer_html(kb: KnowledgeBase, answer: Answer) -> str:
     notes = "".join(f'<div class="rag-note">Note: {esc(n)}</div>' for n in answer.notes)
     return (f'<div class="rag-answer{" rag-abstained" if answer.abstained else ""}" id="rag-answer">'
             f'<div class="rag-question">Q: {esc(answer.question)}</div><div class="rag-answer-text">{text}</div>'
-            f'{notes}<div class="rag-meta-line">{esc(" · ".join(meta))}</div></div>'
+            f'{versions_html(answer)}{notes}<div class="rag-meta-line">{esc(" · ".join(meta))}</div></div>'
             f'<div class="rag-section">{esc(section)}</div>{cards}')
+
+
+def versions_html(answer: Answer) -> str:
+    """The answer's versions side by side (what, according to whom, which source, which citations), then
+    the sources that do not answer; "" for an answer the sources agree on."""
+    if not answer.versions or (len(answer.versions) < 2 and not answer.unanswered_sources):
+        return ""
+    markers = {c.marker for c in answer.citations}
+    rows = "".join(
+        f"<tr><td>{esc(v.value)}</td><td>{esc(v.attribution or '—')}</td><td>{esc(', '.join(v.sources))}</td>"
+        f"<td>{linkify_markers(''.join(f'[{m}]' for m in v.markers), markers)}</td></tr>" for v in answer.versions)
+    silent = (f'<div class="rag-silent">Not answered by: {esc(", ".join(answer.unanswered_sources))}</div>'
+              if answer.unanswered_sources else "")
+    return (f'<table class="rag-versions" id="rag-versions"><thead><tr><th>Says</th><th>According to</th>'
+            f'<th>Source</th><th>Cited</th></tr></thead><tbody>{rows}</tbody></table>{silent}')
 
 
 def hits_html(kb: KnowledgeBase, query: str, hits: Sequence[Hit]) -> str:
@@ -313,9 +331,12 @@ def build_app(kb: KnowledgeBase, *, examples: Sequence[str] | None = None) -> gr
     examples = list(DEMO_QUESTIONS if examples is None else examples)
 
     def ask(question: str, k: float = 5, mode: str = "extractive", search_mode: str = "hybrid", source: str = "",
-            date_from: str = "", date_to: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
-        """Answer a question with cited passages; yields drafts in LLM mode, then the checked answer."""
+            date_from: str = "", date_to: str = "", by_source: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Answer a question with cited passages; yields drafts in LLM mode, then the checked answer.
+        ``by_source`` answers once per source (extractive only)."""
         mode = mode if mode in ANSWER_MODES else "extractive"
+        if by_source:
+            mode = "extractive"
         options = {"k": _int(k, 5), "filters": None, "search_mode": search_mode if search_mode in SEARCH_MODES
                    else None}
         try:
@@ -331,7 +352,7 @@ def build_app(kb: KnowledgeBase, *, examples: Sequence[str] | None = None) -> gr
                 return
             if mode == "llm":
                 yield draft_html(question, ""), {"draft": ""}
-            answer = kb.ask(question, mode=mode, **options)
+            answer = kb.ask(question, mode=mode, **options, **({"by_source": True} if by_source else {}))
             yield answer_html(kb, answer), answer.to_dict()
         except ImportError as e:
             message = f"The {mode} answer mode is not available: {e}"
@@ -434,6 +455,8 @@ def build_app(kb: KnowledgeBase, *, examples: Sequence[str] | None = None) -> gr
                         search_mode = gr.Radio(list(SEARCH_MODES), value="hybrid", label="Search mode",
                                                info="dense + BM25, or one of them")
                         k = gr.Slider(1, 20, value=5, step=1, label="Passages (k)")
+                        by_source = gr.Checkbox(False, label="Answer per source", elem_id="by-source",
+                                                info="what each source says, and which say nothing")
                     with gr.Row():
                         source = gr.Dropdown([("any source", ANY_SOURCE)], value=ANY_SOURCE, label="Source",
                                              allow_custom_value=True)
@@ -467,7 +490,7 @@ def build_app(kb: KnowledgeBase, *, examples: Sequence[str] | None = None) -> gr
                     remove_json = gr.JSON(label="Removal report (JSON)")
                 refresh_btn = gr.Button("Refresh", size="sm")
 
-        query_inputs = [question, k, mode, search_mode, source, date_from, date_to]
+        query_inputs = [question, k, mode, search_mode, source, date_from, date_to, by_source]
         panel = [info_out, info_json, table, to_remove, source]
         gr.on([ask_btn.click, question.submit], ask, inputs=query_inputs, outputs=[answer_out, answer_json],
               api_name="ask", show_progress="minimal")

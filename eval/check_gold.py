@@ -11,6 +11,11 @@ Each line of the gold file is one JSON object with exactly these fields::
      "evidence": [{"doc_id": str, "quote": str}, ...],
      "answerable": bool, "type": one of TYPES}
 
+and, for type "conflict" only, an optional ``"versions": [{"answers": [str, ...], "doc_ids": [str, ...],
+"by": str}, ...]``: each side of the disagreement (two or more), its acceptable phrasings (each also in
+``answers``), the documents stating it and, optionally, who says it (the attributed speaker, else the
+outlet). Scored by conflict recall (:mod:`eval.harness`).
+
 Errors (exit status 1): invalid JSON, missing/extra fields or wrong types, duplicate ids,
 unknown type, ``answerable`` inconsistent with answers/evidence (or with type
 "unanswerable"), an evidence ``doc_id`` that is not a .txt/.md file stem in the corpus
@@ -50,6 +55,8 @@ except ImportError:  # e.g. a rag/__init__.py needing third-party packages: load
 
 TYPES = ("factoid", "numeric", "date", "paraphrase", "multi-doc", "conflict", "unanswerable")
 FIELDS = {"id": str, "question": str, "answers": list, "evidence": list, "answerable": bool, "type": str}
+OPTIONAL_FIELDS = {"versions": list}
+VERSION_FIELDS = {"answers": list, "doc_ids": list, "by": str}
 EVIDENCE_FIELDS = {"doc_id": str, "quote": str}
 CORPUS_SUFFIXES = (".txt", ".md")
 DEFAULT_GOLD = ROOT / "eval" / "gold" / "demo.jsonl"
@@ -83,7 +90,7 @@ def _check_record(n: int, rec: object, docs: dict[str, str] | None, seen_ids: di
         return
     for field in sorted(set(FIELDS) - set(rec)):
         errors.append(f"line {n}: field {field}: missing")
-    for field in sorted(set(rec) - set(FIELDS)):
+    for field in sorted(set(rec) - set(FIELDS) - set(OPTIONAL_FIELDS)):
         errors.append(f"line {n}: field {field}: unexpected field")
     for field, expected in FIELDS.items():
         if field in rec and not isinstance(rec[field], expected):
@@ -173,8 +180,43 @@ def _check_record(n: int, rec: object, docs: dict[str, str] | None, seen_ids: di
         folded = [normalize_quote(a).casefold() for a in answers if isinstance(a, str)]
         if not any(a and a in q.casefold() for a in folded for q in good_quotes):
             warnings.append(f"line {n}: field answers: no answer occurs in any evidence quote {answers}")
+    if "versions" in rec:
+        _check_versions(n, rec, docs, errors)
     if qtype in ("multi-doc", "conflict") and evidence is not None and len(cited_docs) < 2:
         warnings.append(f"line {n}: field evidence: type {qtype} cites {len(cited_docs)} document(s), expected 2+")
+
+
+def _check_versions(n: int, rec: dict, docs: dict[str, str] | None, errors: list[str]) -> None:
+    """Append the errors of a record's ``versions`` field (see the module docstring)."""
+    versions = rec["versions"]
+    if rec.get("type") != "conflict":
+        errors.append(f"line {n}: field versions: only a conflict question has versions (type {rec.get('type')!r})")
+    if not isinstance(versions, list) or len(versions) < 2:
+        errors.append(f"line {n}: field versions: expected a list of two or more versions")
+        return
+    answers = {a for a in rec.get("answers") or [] if isinstance(a, str)}
+    for i, version in enumerate(versions):
+        where = f"line {n}: field versions[{i}]"
+        if not isinstance(version, dict):
+            errors.append(f"{where}: expected object, got {_type_name(version)}")
+            continue
+        for field in sorted({"answers", "doc_ids"} - set(version)):
+            errors.append(f"{where}.{field}: missing")
+        for field in sorted(set(version) - set(VERSION_FIELDS)):
+            errors.append(f"{where}.{field}: unexpected field")
+        for field, expected in VERSION_FIELDS.items():
+            value = version.get(field)
+            if field in version and not isinstance(value, expected):
+                errors.append(f"{where}.{field}: expected {expected.__name__}, got {_type_name(value)}")
+            elif expected is list and isinstance(value, list) and (
+                    not value or not all(isinstance(x, str) and x.strip() for x in value)):
+                errors.append(f"{where}.{field}: expected a non-empty list of non-empty strings")
+        for a in version.get("answers") or []:
+            if isinstance(a, str) and a not in answers:
+                errors.append(f"{where}.answers: {a!r} is not in the question's answers")
+        for d in version.get("doc_ids") or []:
+            if docs is not None and isinstance(d, str) and d not in docs:
+                errors.append(f"{where}.doc_ids: {d!r} is not a document in the corpus folder")
 
 
 def check_gold(gold_path: str | Path, corpus_dir: str | Path,

@@ -40,6 +40,15 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class GoldVersion:
+    """One side of a conflict question: its acceptable phrasings, the documents stating it, who says it."""
+
+    answers: tuple[str, ...]
+    doc_ids: tuple[str, ...]
+    by: str = ""
+
+
+@dataclass(frozen=True)
 class GoldItem:
     """One gold question."""
 
@@ -50,6 +59,7 @@ class GoldItem:
     answerable: bool
     type: str
     line: int
+    versions: tuple[GoldVersion, ...] = ()  # conflict questions: every side the answer must give
 
     @property
     def quotes(self) -> list[str]:
@@ -109,6 +119,8 @@ def load_gold(path: str | Path, documents: Mapping[str, str] | None = None, *,
             evidence=tuple(Evidence(ev["doc_id"], ev["quote"], check_gold.normalize_quote(ev["quote"]))
                            for ev in rec["evidence"] if usable(ev)),
             answerable=rec["answerable"], type=rec["type"], line=n,
+            versions=tuple(GoldVersion(tuple(v["answers"]), tuple(v["doc_ids"]), v.get("by", ""))
+                           for v in rec.get("versions", ())),
         )
         for n, rec in records
     ]

@@ -10,6 +10,8 @@ the rows with the pure functions of :mod:`eval.metrics`:
   answer recall of the answer text; an abstention is the empty prediction;
 * citations: ``citation_valid`` over every citation (the document text at ``[start:end]``
   equals the quote); citation precision/recall over answered answerable questions;
+* disagreements: conflict recall and attribution on conflict questions with gold versions, the
+  false-conflict rate on the other answerable questions (:func:`version_scores`);
 * abstention over all questions; ask and search latency percentiles;
 * the same per question type, and seeded bootstrap 95% intervals for the headline metrics.
 
@@ -35,7 +37,7 @@ from rag import KnowledgeBase
 
 RETRIEVAL_K = 10
 RETRIEVAL_METRICS = ("hit@1", "hit@5", "recall@5", "mrr@10", "ndcg@10")
-ANSWER_METRICS = ("em", "f1", "answer_recall")
+ANSWER_METRICS = ("em", "f1", "answer_recall", "conflict_recall", "conflict_attribution", "false_conflict_rate")
 METRIC_NAMES = (*RETRIEVAL_METRICS, *ANSWER_METRICS, "citation_valid", "citation_precision", "citation_recall",
                 "abstain_precision", "abstain_recall", "false_abstention_rate", "latency_p50_ms", "latency_p95_ms",
                 "search_latency_p50_ms", "search_latency_p95_ms")
@@ -60,6 +62,26 @@ def _citation_row(kb: KnowledgeBase, c: Any) -> dict[str, Any]:
             "quote": c.quote, "valid": valid}
 
 
+def version_scores(answer: Any, item: GoldItem) -> dict[str, float]:
+    """Disagreement metrics of one answerable question: for a conflict question with gold versions,
+    ``conflict_recall`` (1 when every side is given, each by its own version citing a document that
+    states it) and ``conflict_attribution`` (of the sides whose speaker the gold names, the share whose
+    matched version names it too); for any other answerable question, ``false_conflict_rate`` (1 when
+    the answer reports versions although the sources agree)."""
+    if item.type != "conflict":
+        return {"false_conflict_rate": float(not answer.abstained and len(answer.versions) > 1)}
+    if not item.versions:
+        return {}
+    predicted = [] if answer.abstained else [(v.value, v.doc_ids) for v in answer.versions]
+    matched = M.match_versions(predicted, [(g.answers, g.doc_ids) for g in item.versions])
+    out = {"conflict_recall": float(matched is not None)}
+    named = [(g, i) for g, i in zip(item.versions, matched or [], strict=False) if g.by]
+    if matched is not None and named:
+        out["conflict_attribution"] = sum(M.same_speaker(answer.versions[i].attribution, g.by)
+                                          for g, i in named) / len(named)
+    return out
+
+
 def evaluate_question(kb: KnowledgeBase, item: GoldItem, *, k: int = 5, mode: str | None = None,
                       answer_mode: str = "extractive", llm: Any = None) -> dict[str, Any]:
     """One row: what was retrieved and answered for ``item``, and its per-question metrics."""
@@ -82,6 +104,7 @@ def evaluate_question(kb: KnowledgeBase, item: GoldItem, *, k: int = 5, mode: st
         per_q["em"] = M.exact_match(prediction, item.answers)
         per_q["f1"] = M.f1(prediction, item.answers)
         per_q["answer_recall"] = M.answer_recall("" if answer.abstained else answer.text, item.answers)
+        per_q.update(version_scores(answer, item))
         if not answer.abstained and item.quotes:
             cited = [c["quote"] for c in citations]
             per_q["citation_precision"] = M.citation_precision(cited, item.quotes)
@@ -93,6 +116,7 @@ def evaluate_question(kb: KnowledgeBase, item: GoldItem, *, k: int = 5, mode: st
         "hit@5": bool(per_q.get("hit@5")) if item.answerable else None,
         "short_answer": answer.short_answer, "answer": answer.text, "abstained": answer.abstained,
         "confidence": round(float(answer.confidence), 9), "citations": citations, "notes": list(answer.notes),
+        "versions": [v.to_dict() for v in answer.versions],
         "metrics": per_q, "latency_ms": ask_ms, "search_latency_ms": search_ms,
     }
 

@@ -49,6 +49,8 @@ __all__ = [
     "citation_precision",
     "citation_recall",
     "abstention_scores",
+    "match_versions",
+    "same_speaker",
     "percentile",
     "bootstrap_ci",
 ]
@@ -400,6 +402,41 @@ def citation_recall(cited_texts: Sequence[str], quotes: Sequence[str]) -> float:
 
 
 # ---------------------------------------------------------------------------- abstention
+
+
+def _says(value: str, answers: Sequence[str]) -> bool:
+    v = normalize_answer(value)
+    return bool(v) and any((a := normalize_answer(g)) and (a in v or v in a) for g in answers)
+
+
+def match_versions(predicted: Sequence[tuple[str, Sequence[str]]],
+                   gold: Sequence[tuple[Sequence[str], Sequence[str]]]) -> list[int] | None:
+    """Each gold version matched to its own predicted version, or ``None`` when that is impossible.
+
+    ``predicted`` holds (value, cited doc ids) per version the answer gives; ``gold`` holds (acceptable
+    answers, doc ids stating it) per side of the disagreement. A predicted version matches a gold one
+    when its value contains, or lies inside, one of the gold answers (SQuAD-normalised) and one of its
+    citations is in a document stating that side. Returns, per gold version, the index of its
+    predicted version (distinct for distinct gold versions).
+    """
+    fits = [[i for i, (value, docs) in enumerate(predicted) if _says(value, answers) and set(docs) & set(gold_docs)]
+            for answers, gold_docs in gold]
+
+    def assign(g: int, used: frozenset[int]) -> list[int] | None:
+        if g == len(fits):
+            return []
+        for i in fits[g]:
+            if i not in used and (rest := assign(g + 1, used | {i})) is not None:
+                return [i, *rest]
+        return None
+
+    return assign(0, frozenset())
+
+
+def same_speaker(predicted: str, gold: str) -> bool:
+    """A predicted attribution names the gold speaker (SQuAD-normalised containment either way)."""
+    p, g = normalize_answer(predicted), normalize_answer(gold)
+    return bool(p) and bool(g) and (p in g or g in p)
 
 
 def abstention_scores(abstained: Sequence[bool], answerable: Sequence[bool]) -> dict[str, float]:

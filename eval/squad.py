@@ -241,6 +241,7 @@ def evaluate_squad(kb: KnowledgeBase, dataset: dict[str, Any], questions: Sequen
         rows.append({"id": q.id, "doc_id": q.doc_id, "question": q.question, "answers": list(q.answers),
                      "answerable": q.answerable, "rank": {m: ranks[m][q.id] for m in SEARCH_MODES},
                      "prediction": predictions[q.id], "abstained": answer.abstained,
+                     "disputed": not answer.abstained and len(answer.versions) > 1,
                      "confidence": float(answer.confidence),
                      "em": M.exact_match(predictions[q.id], q.answers), "f1": M.f1(predictions[q.id], q.answers),
                      "answer_recall": M.answer_recall("" if answer.abstained else answer.text, q.answers)})
@@ -248,6 +249,8 @@ def evaluate_squad(kb: KnowledgeBase, dataset: dict[str, Any], questions: Sequen
     answerable = [r for r in rows if r["answerable"]]
     answers["answer_recall"] = sum(r["answer_recall"] for r in answerable) / len(answerable) if answerable else None
     answers["abstained"] = sum(r["abstained"] for r in rows)
+    # One article states each answer here, so a reported disagreement is a false one.
+    answers["false_conflict_rate"] = sum(r["disputed"] for r in answerable) / len(answerable) if answerable else None
     out = {"retrieval": retrieval, "answers": answers,
            "latency": {"ask_p50_ms": M.percentile(latencies, 50), "ask_p95_ms": M.percentile(latencies, 95),
                        **{f"search_{m}_p50_ms": retrieval[m]["search_latency_p50_ms"] for m in SEARCH_MODES}}}

@@ -22,12 +22,12 @@ from .kb import KnowledgeBase
 from .normalize import normalize_quote, normalize_text
 from .reader import Reader, ReaderPassage, ReaderSpan, Reading
 from .retrieve import Filters
-from .types import Answer, Chunk, Citation, Document, Hit, IngestReport, Skipped
+from .types import Answer, Chunk, Citation, Document, Hit, IngestReport, Skipped, Version
 
 __all__ = [
     "Answer", "Chunk", "Citation", "Config", "ConfigError", "Document", "EmptyCorpusError", "Filters", "Hit",
     "IndexCorruptError", "IndexLockedError", "IndexMismatchError", "IndexNotFoundError", "IngestError",
-    "IngestReport", "KnowledgeBase", "ModelFormatError", "ModelNotFoundError", "QueryError", "RagError", "Reader", "ReaderPassage", "ReaderSpan", "Reading", "Skipped", "normalize_quote",
+    "IngestReport", "KnowledgeBase", "ModelFormatError", "ModelNotFoundError", "QueryError", "RagError", "Reader", "ReaderPassage", "ReaderSpan", "Reading", "Skipped", "Version", "normalize_quote",
     "normalize_text",
 ]
 __version__ = "0.1.0"

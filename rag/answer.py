@@ -22,19 +22,20 @@ abstentions at or below it.
 from __future__ import annotations
 
 import math
-import re
-import string
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from . import verify
+import numpy as np
+
+from . import attribution, verify
 from .lexical import tokenize
 from .reader import Reader, ReaderPassage, ReaderSpan
 from .retrieve import prepare_query
-from .types import Answer, Citation, Hit
+from .types import Answer, Citation, Document, Hit, Version
+from .versions import answer_key, group_versions, same_topic
 
 # Spans read per question before pooling; rivals and extra citations come from these.
 SPANS_READ = 20
@@ -42,14 +43,7 @@ SPANS_READ = 20
 # within this many logits of the best one (a logit is the reader's unit; two sentences stating the
 # same fact usually score within one or two of each other).
 SUPPORT_MARGIN = 3.0
-CONFLICT_MARGIN = 2.0
 MAX_CITED_ARTICLES = 3
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = str.maketrans("", "", string.punctuation + "‘’“”–—")
-_NUMBER = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s*(thousand|million|billion|trillion)?", re.IGNORECASE)
-_SCALE = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
-# An amount said without a figure: "hundreds", "thousands", "tens of thousands".
-_MAGNITUDE = re.compile(r"\b(?:hundred|thousand|million|billion|trillion)s\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -70,23 +64,6 @@ class Candidate:
 def reader_for(path: str) -> Reader:
     """One reader per model folder ("" is the bundled model); it loads on its first question."""
     return Reader(path or None)
-
-
-def answer_key(text: str) -> str:
-    """The text SQuAD-normalised: lower case, no punctuation, no articles, single spaces."""
-    return " ".join(_ARTICLES.sub(" ", text.lower().translate(_PUNCT)).split())
-
-
-def numeric_value(text: str) -> float | None:
-    """The first figure in ``text`` with its scale word ("2.5 million" is 2,500,000), if any."""
-    m = _NUMBER.search(text)
-    if not m:
-        return None
-    try:
-        value = float(m.group(1).replace(",", ""))
-    except ValueError:
-        return None
-    return value * _SCALE.get((m.group(2) or "").lower(), 1.0)
 
 
 def _contains(longer: str, shorter: str) -> bool:
@@ -111,27 +88,6 @@ def pool(spans: Sequence[ReaderSpan]) -> list[Candidate]:
         else:
             groups.append((key, span.text, [span]))
     return [Candidate(text, key, members[0].score, tuple(members)) for key, text, members in groups]
-
-
-def is_amount(text: str) -> bool:
-    """``text`` states an amount: a figure ("2,500", "2.5 million") or a magnitude ("hundreds"). Pure."""
-    return numeric_value(text) is not None or bool(_MAGNITUDE.search(text))
-
-
-def rival_figure(cands: Sequence[Candidate], threshold: float) -> Candidate | None:
-    """A different amount from other articles, scored nearly as high as the best amount, if any
-    ("2,500" against "110", or "hundreds or up to a few thousand" against "2,500")."""
-    if len(cands) < 2 or not is_amount(cands[0].text):
-        return None
-    best = cands[0]
-    v1 = numeric_value(best.text)
-    for other in cands[1:5]:
-        if other.score <= threshold or other.score < best.score - CONFLICT_MARGIN:
-            break
-        if is_amount(other.text) and not (other.docs & best.docs) and (
-                numeric_value(other.text) != v1 or v1 is None):
-            return other
-    return None
 
 
 def supporting(cand: Candidate, limit: int = MAX_CITED_ARTICLES) -> list[ReaderSpan]:
@@ -270,6 +226,86 @@ def answer_question(snapshot: Any, question: str, k: int = 5, filters: Any = Non
     return Answer(**{**answer.__dict__, "timing": timing})
 
 
+def source_label(doc: Document) -> str:
+    """Who published ``doc``: its outlet, else its title, else its id."""
+    return doc.source or doc.title or doc.doc_id
+
+
+def _speaker_of(snapshot: Any, span: ReaderSpan) -> tuple[str, int, int]:
+    """The sentence holding ``span`` and the span's offsets in it, as :func:`attribution.speakers` reads them."""
+    a, b = span_sentences(snapshot, span)
+    return snapshot.data.documents[span.doc_id].text[a:b], span.start - a, span.end - a
+
+
+def sentence_vector(snapshot: Any, span: ReaderSpan) -> np.ndarray | None:
+    """The index's (unit) vector of the first sentence holding ``span``, if the index keeps one."""
+    data = snapshot.data
+    row = snapshot.retriever.chunk_row(span.key)
+    if row is None or row >= len(data.chunk_sents) or not len(data.sentence_vectors):
+        return None
+    lo, hi = data.chunk_sents[row]
+    for r in range(lo, hi):
+        _, start, end = data.sentences[r]
+        if start < span.end and end > span.start:
+            return np.asarray(data.sentence_vectors[r], dtype=np.float32)
+    return None
+
+
+def _sentence_and_answer(snapshot: Any, cand: Candidate) -> tuple[str, str]:
+    a, b = span_sentences(snapshot, cand.spans[0])
+    return snapshot.data.documents[cand.spans[0].doc_id].text[a:b], cand.text
+
+
+def different_speakers(snapshot: Any, a: Candidate, b: Candidate) -> bool:
+    """Whether, in an article stating both, ``a`` and ``b`` are attributed to two named speakers."""
+    for doc_id in sorted(a.docs & b.docs):
+        sa = next(s for s in a.spans if s.doc_id == doc_id)
+        sb = next(s for s in b.spans if s.doc_id == doc_id)
+        who = attribution.speakers([_speaker_of(snapshot, sa), _speaker_of(snapshot, sb)])
+        if not all(who) or who[0].lower() == who[1].lower():
+            return False
+    return True
+
+
+def cited_spans(members: Sequence[Candidate]) -> list[ReaderSpan]:
+    """A version's spans to cite: its best candidate's (:func:`supporting`), then the best span of each
+    agreeing candidate from an article not yet cited, up to ``MAX_CITED_ARTICLES`` articles."""
+    out = supporting(members[0])
+    docs = {s.doc_id for s in out}
+    for cand in members[1:]:
+        span = cand.spans[0]
+        if len(out) < MAX_CITED_ARTICLES and span.doc_id not in docs:
+            out.append(span)
+            docs.add(span.doc_id)
+    return out
+
+
+def make_versions(snapshot: Any, groups: Sequence[Sequence[Candidate]], first_marker: int = 1,
+                  ) -> tuple[list[Version], list[Citation]]:
+    """One :class:`Version` per group of agreeing candidates (best first), with its citations numbered
+    from ``first_marker``; who says each is the speaker its first sentence names, else its outlets."""
+    spans = [cited_spans(members) for members in groups]
+    who = attribution.speakers([_speaker_of(snapshot, s[0]) for s in spans])
+    out, cites = [], []
+    for members, group_spans, speaker in zip(groups, spans, who, strict=True):
+        these = _citations(snapshot, group_spans, first_marker + len(cites))
+        docs = [snapshot.data.documents[c.doc_id] for c in these]
+        sources = tuple(dict.fromkeys(source_label(d) for d in docs))
+        # no speaker named: the outlets, when every cited article names one (else who says it is unknown)
+        outlets = " and ".join(dict.fromkeys(d.source for d in docs)) if all(d.source for d in docs) else ""
+        out.append(Version(value=members[0].text, attribution=speaker or outlets, sources=sources,
+                           doc_ids=tuple(dict.fromkeys(c.doc_id for c in these)),
+                           markers=tuple(c.marker for c in these)))
+        cites += these
+    return out, cites
+
+
+def version_text(version: Version) -> str:
+    """``109 according to the Pentagon [1]``: a version as the answer's text gives it."""
+    who = f" according to {version.attribution}" if version.attribution else ""
+    return f"{version.value}{who} {''.join(f'[{m}]' for m in version.markers)}"
+
+
 def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int = 5) -> Answer:
     """The extractive answer over already-retrieved ``hits`` from one index ``snapshot`` (first ``k`` shown)."""
     shown = tuple(hits[:k])
@@ -280,19 +316,21 @@ def extractive_answer(snapshot: Any, question: str, hits: Sequence[Hit], k: int 
     if best is None or not answers:
         return Answer(question=question, text=abstention_text(shown), short_answer="", citations=(),
                       passages=shown, abstained=True, confidence=shown_confidence, notes=(why,))
-    cites = _citations(snapshot, supporting(best), 1)
-    rival = rival_figure(cands, threshold)
+    semantic = getattr(snapshot.retriever.embedder, "semantic", True)
+
+    def related(a: Candidate, b: Candidate) -> bool:
+        va, vb = sentence_vector(snapshot, a.spans[0]), sentence_vector(snapshot, b.spans[0])
+        cosine = float(va @ vb) if semantic and va is not None and vb is not None else None
+        return same_topic(_sentence_and_answer(snapshot, a), _sentence_and_answer(snapshot, b), cosine)
+
+    groups = group_versions(cands, threshold, lambda a, b: different_speakers(snapshot, a, b), related)
+    versions, cites = make_versions(snapshot, [[cands[i] for i in g] for g in groups])
     notes: list[str] = []
-    if rival is not None:
-        rival_cites = _citations(snapshot, [s for s in supporting(rival) if s.doc_id not in best.docs][:2],
-                                 len(cites) + 1)
-        text = f"The articles disagree: {best.text} {_markers(cites)} versus {rival.text} {_markers(rival_cites)}."
-        short = best.text  # the best-supported version; the text gives both
-        notes.append(f"conflicting figures: {best.text} ({', '.join(sorted(best.docs))}) vs "
-                     f"{rival.text} ({', '.join(sorted(rival.docs))})")
-        cites += rival_cites
+    if len(versions) > 1:
+        text = "The sources disagree: " + "; ".join(version_text(v) for v in versions) + "."
+        notes.append("conflicting versions: " + " vs ".join(
+            f"{v.value} ({v.attribution or 'unattributed'}: {', '.join(v.doc_ids)})" for v in versions))
     else:
         text = f"{best.text} {_markers(cites)}"
-        short = best.text
-    return Answer(question=question, text=text, short_answer=short, citations=tuple(cites), passages=shown,
-                  abstained=False, confidence=shown_confidence, notes=tuple(notes))
+    return Answer(question=question, text=text, short_answer=best.text, citations=tuple(cites), passages=shown,
+                  abstained=False, confidence=shown_confidence, notes=tuple(notes), versions=tuple(versions))

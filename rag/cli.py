@@ -151,9 +151,23 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def versions_table(answer: Any) -> str:
+    """The answer's versions side by side (what, according to whom, published by, citations), then the
+    sources that do not answer."""
+    rows = [("says", "according to", "source", "cited")]
+    rows += [(v.value, v.attribution or "-", ", ".join(v.sources), "".join(f"[{m}]" for m in v.markers))
+             for v in answer.versions]
+    widths = [min(40, max(len(r[i]) for r in rows)) for i in range(4)]
+    lines = ["  ".join(cell[:40].ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    if answer.unanswered_sources:
+        lines.append(f"not answered by: {', '.join(answer.unanswered_sources)}")
+    return "\n".join(lines)
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     kb = open_or_build(args.index)
-    answer = kb.ask(args.question, k=args.k, mode=args.mode, filters=_filters(args), search_mode=args.search_mode)
+    answer = kb.ask(args.question, k=args.k, mode=args.mode, filters=_filters(args), search_mode=args.search_mode,
+                    by_source=args.by_source)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
         return 0
@@ -163,6 +177,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print("(abstained: the articles do not answer this)")
     else:
         print(f"short answer: {answer.short_answer}    confidence {answer.confidence:.2f}")
+    if answer.disputed or args.by_source:
+        print(versions_table(answer))
     for c in answer.citations:
         print(f"[{c.marker}] {c.doc_id} {c.title or ''} chars {c.start}-{c.end}")
         print(textwrap.indent(textwrap.fill(f"“{c.quote}”", 100), "    "))
@@ -240,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["extractive", "llm"], default="extractive", help="answer mode")
     p.add_argument("--search-mode", choices=["hybrid", "dense", "bm25"], help="retrieval mode")
     _add_filter_args(p)
+    p.add_argument("--by-source", action="store_true",
+                   help="answer once per source that has the answer, and list the sources that do not")
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
     p.set_defaults(func=cmd_ask)
 

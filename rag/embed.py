@@ -422,8 +422,11 @@ _HASH_TOKEN = re.compile(r"\w+")
 class HashEmbedder:
     """Feature hashing of lower-cased words and word bigrams: deterministic and model-free.
 
-    For unit tests and smoke runs; it captures word overlap, not meaning.
+    For unit tests and smoke runs; it captures word overlap, not meaning (``semantic`` is false, so the
+    answer stage does not read closeness of meaning from its vectors).
     """
+
+    semantic = False
 
     def __init__(self, dim: int = 256, max_tokens: int = 256) -> None:
         self.name = f"hash-{dim}"

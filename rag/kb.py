@@ -254,16 +254,24 @@ class KnowledgeBase:
         return self._snapshot
 
     def ask(self, question: str, k: int = 5, mode: str = "extractive",
-            filters: Filters | dict[str, Any] | None = None, llm: Any = None, search_mode: str | None = None):  # noqa: ANN201
+            filters: Filters | dict[str, Any] | None = None, llm: Any = None, search_mode: str | None = None,
+            by_source: bool = False):  # noqa: ANN201
         """Answer ``question`` with cited evidence, or abstain.
 
         ``mode="extractive"`` (default, :mod:`rag.answer`) or ``"llm"`` (:mod:`rag.generate`: the
-        bundled local model, or ``llm`` = any LangChain chat model or generator). One answer
-        reads one snapshot of the index, even if a write lands meanwhile.
+        bundled local model, or ``llm`` = any LangChain chat model or generator). ``by_source=True``
+        (extractive) answers once per source that has the answer and lists those that do not
+        (:mod:`rag.sources`). One answer reads one snapshot of the index, even if a write lands meanwhile.
         """
         if mode not in ("extractive", "llm"):
             raise ConfigError(f"mode={mode!r} is not valid; choose extractive or llm")
         snapshot = self._snapshot
+        if by_source:
+            if mode == "llm" or llm is not None:
+                raise ConfigError("by_source=True answers extractively; use it without mode='llm' or llm=")
+            from .sources import answer_by_source
+
+            return answer_by_source(snapshot, question, k=k, filters=filters, search_mode=search_mode)
         if mode == "llm" or llm is not None:
             from .generate import generate_answer
 

@@ -89,6 +89,23 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Version:
+    """One version of an answer: what is said, who says it and where (its citations' markers).
+
+    An answer the articles agree on has one version; a disputed one has one per side, best first.
+    """
+
+    value: str
+    attribution: str  # who says it: the speaker the sentence names, else the outlet; "" when unknown
+    sources: tuple[str, ...]  # the outlets (an article's title when it names none) of its citations
+    doc_ids: tuple[str, ...]
+    markers: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Answer:
     """What ``KnowledgeBase.ask`` returns."""
 
@@ -102,6 +119,13 @@ class Answer:
     timing: dict[str, float] = field(default_factory=dict)
     mode: str = "extractive"
     notes: tuple[str, ...] = ()  # e.g. conflicts found, verification repairs
+    versions: tuple[Version, ...] = ()  # what each side says: one when the articles agree, none when abstaining
+    unanswered_sources: tuple[str, ...] = ()  # by_source: the sources searched that do not answer
+
+    @property
+    def disputed(self) -> bool:
+        """The articles (or speakers in them) give different versions of the answer."""
+        return len(self.versions) > 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -115,6 +139,8 @@ class Answer:
             "timing": dict(self.timing),
             "mode": self.mode,
             "notes": list(self.notes),
+            "versions": [v.to_dict() for v in self.versions],
+            "unanswered_sources": list(self.unanswered_sources),
         }
 
 

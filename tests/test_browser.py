@@ -182,7 +182,7 @@ def test_hostile_article_shows_as_text_and_runs_nothing(page: Page) -> None:
     page.get_by_role("tab", name="Index").click()
     expect(page.locator("#articles")).to_contain_text('onerror="window.__pwned=3"')
     page.get_by_role("tab", name="Ask").click()
-    page.get_by_label("Source").click()
+    page.get_by_label("Source", exact=True).click()
     expect(page.get_by_role("option", name=re.compile("Evil Wire"))).to_contain_text("<b onmouseover")
     page.keyboard.press("Escape")
     assert page.locator("img[src=x], b[onmouseover]").count() == 0
@@ -202,3 +202,25 @@ def test_errors_show_in_the_page(page: Page) -> None:
     page.locator("#ask-button").click()
     expect(page.locator("#rag-answer")).to_contain_text("No answer found", timeout=TIMEOUT)
     expect(page.locator("#passage-1 .rag-passage mark")).to_be_visible()
+
+
+def test_per_source_answers_show_side_by_side(page: Page, kb: KnowledgeBase) -> None:
+    question = "How many people rallied in Baghdad on Saturday?"
+    expected = kb.ask(question, by_source=True)  # what the page must show
+    assert expected.versions and expected.unanswered_sources, expected
+    page.locator("#by-source input").check()
+    ask(page, question)
+    rows = page.locator("#rag-versions tbody tr")
+    expect(rows).to_have_count(len(expected.versions))
+    for i, v in enumerate(expected.versions):
+        expect(rows.nth(i).locator("td").nth(0)).to_have_text(v.value)
+        expect(rows.nth(i).locator("td").nth(2)).to_have_text(", ".join(v.sources))
+    silent = page.locator("#rag-answer .rag-silent")
+    for name in expected.unanswered_sources:  # a source named in markup ("Evil Wire") is shown as text
+        expect(silent).to_contain_text(name)
+    assert page.locator("#rag-answer b[onmouseover]").count() == 0
+    last = expected.versions[-1]
+    rows.last.locator("a.rag-marker").first.click()  # a version's marker opens its citation
+    expect(page).to_have_url(re.compile(rf"#cite-{last.markers[0]}$"))
+    expect(page.locator(f"#cite-{last.markers[0]} .rag-meta")).to_contain_text(last.doc_ids[0])
+    assert page.evaluate("() => window.__pwned") is None

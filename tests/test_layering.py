@@ -28,7 +28,10 @@ RANK = {
     "fusion": 10, "retrieve": 11,
     "verify": 11.25,  # the answer verifier's features and model file (used by reader and answer)
     "reader": 11.5,  # the trained extractive reader: question and passages in, scored spans out
+    "attribution": 11.75,  # who a sentence attributes a statement to (spaCy parse, lazily)
+    "versions": 11.75,  # which candidates are versions of one answer (pure)
     "answer": 12,
+    "sources": 12.5,  # per-source answers: the answer stage once per source
     "langchain_adapter": 13,  # duck-typed over a KnowledgeBase; kb.as_retriever builds it lazily
     "generate": 13.5,  # drafts with an LLM, verifies against answer's sentence tools, falls back to it
     "kb": 14, "distributed": 15, "cli": 16, "__main__": 17, "__init__": 17,
@@ -43,9 +46,10 @@ HEAVY_HOME = {
     "langchain_community": {"langchain_adapter"},
     "pymilvus": {"backends"},
     "ray": {"distributed"},
+    "spacy": {"attribution"},
 }
 NOT_AT_IMPORT = ["torch", "sentence_transformers", "transformers", "faiss", "gradio", "langchain",
-                 "langchain_core", "trafilatura", "llama_cpp", "ray", "pymilvus"]
+                 "langchain_core", "trafilatura", "llama_cpp", "ray", "pymilvus", "spacy"]
 # Known, deliberate exceptions to "eval/ and app.py use public names only": (file, module).
 PUBLIC_API_EXCEPTIONS = {
     # The gold-set checker is standard-library only: it loads rag/normalize.py by path when

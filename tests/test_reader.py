@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from rag import ModelFormatError, ModelNotFoundError, QueryError, Reader, ReaderPassage, ReaderSpan
-from rag.answer import answer_key, numeric_value, pool, rival_figure, sentence_bounds, supporting
+from rag.answer import pool, sentence_bounds, supporting
+from rag.versions import answer_key, numeric_value
 from rag.reader import BUNDLED, CARD, WEIGHTS, best_spans, file_sha256, whole_words
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,21 +72,6 @@ def test_pool_merges_the_same_answer_and_keeps_every_article() -> None:
     assert [c.text for c in cands] == ["2,500", "Baghdad"]
     assert cands[0].docs == {"a", "b", "c"} and cands[0].score == 5.0
     assert [s.doc_id for s in supporting(cands[0])] == ["a", "b"]  # "c" scored 4 logits lower
-
-
-def test_rival_figure_needs_another_article_and_a_close_score() -> None:
-    cands = pool([_span("109", "a", 4.0), _span("110", "b", 3.5), _span("Sunday", "a", 3.0)])
-    assert rival_figure(cands, 0.0).text == "110"
-    assert rival_figure(pool([_span("109", "a", 4.0), _span("110", "a", 3.5)]), 0.0) is None  # same article
-    assert rival_figure(pool([_span("109", "a", 4.0), _span("110", "b", 1.0)]), 0.0) is None  # far below
-    assert rival_figure(pool([_span("109", "a", 4.0), _span("110", "b", 3.5)]), 3.6) is None  # under threshold
-    assert rival_figure(pool([_span("Ann", "a", 4.0), _span("Bo", "b", 3.9)]), 0.0) is None  # no figures
-    # an amount said without a figure disagrees with a figure, and with another magnitude
-    words = pool([_span("hundreds or up to a few thousand", "a", 1.4), _span("2,500", "b", 1.3)])
-    assert rival_figure(words, 0.0).text == "2,500"
-    assert rival_figure(pool([_span("thousands", "a", 2.0), _span("hundreds of thousands", "b", 1.5)]), 0.0).text \
-        == "hundreds of thousands"
-    assert rival_figure(pool([_span("hundreds", "a", 2.0), _span("the mayor", "b", 1.9)]), 0.0) is None
 
 
 def test_sentence_bounds() -> None:
