@@ -1,4 +1,4 @@
-"""The ``rag`` command line: index, add, remove, info, search, ask, eval, app.
+"""The ``rag`` command line: index, add, remove, info, verify, search, ask, eval, app.
 
 Every error the library knows (bad paths, empty queries, corrupt indexes, unknown
 options) is printed as one line naming the problem, with exit status 2.
@@ -188,6 +188,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .kb import KnowledgeBase
+
+    index = Path(args.index or DEFAULT_INDEX)
+    report = KnowledgeBase.verify(index)
+    print(f"index {index}: generation {report['generation']}, {report['files']} files, "
+          f"{report['bytes']:,} bytes: every checksum matches")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from eval.__main__ import main as eval_main
 
@@ -260,6 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="answer once per source that has the answer, and list the sources that do not")
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("verify", help="check every byte of an index against its checksums (opening checks "
+                       "only sizes and quick fingerprints)")
+    p.add_argument("--index", help="index folder (default: the bundled articles' index)")
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("eval", help="run the evaluation suite (same as python -m eval)", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)

@@ -179,13 +179,24 @@ class KnowledgeBase:
             gone = old - {int(v) for v in data.vids}
             backend.remove(np.asarray(sorted(gone), dtype=np.int64))
 
+    @staticmethod
+    def verify(index_dir: str | os.PathLike[str]) -> dict[str, Any]:
+        """Check every byte of the index in ``index_dir`` against its sha256 (opening checks only sizes
+        and quick fingerprints); return its generation, files and bytes, or raise
+        :class:`IndexCorruptError` naming the damaged file."""
+        manifest = store.verify_index(Path(index_dir))
+        files = manifest.get("files", {})
+        return {"generation": manifest.get("generation"), "files": len(files),
+                "bytes": sum(int(f.get("bytes", 0)) for f in files.values())}
+
     @classmethod
     def open(cls, index_dir: str | os.PathLike[str], *, embedder: Embedder | str | None = None,
              verify: bool = True, **options: Any) -> KnowledgeBase:
         """Open a persisted index; ``options`` override search-time config fields.
 
         ``embedder`` (a spec or an object) must match the one the index was built with,
-        else :class:`IndexMismatchError`.
+        else :class:`IndexMismatchError`. ``verify`` checks each file's size and quick fingerprint
+        (:func:`rag.store.sample_sha256`); :meth:`verify` reads every byte.
         """
         data = store.load(Path(index_dir), verify=verify)
         built = data.embedder

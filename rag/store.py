@@ -4,12 +4,16 @@ Layout of ``index/<name>/``::
 
     CURRENT              name of the live generation, replaced atomically (os.replace)
     gen-000007/          one complete, self-checking snapshot
-        manifest.json    format version, embedder, config, counts, sha256 of every file
+        manifest.json    format version, embedder, config, counts, sha256 (full and quick) of every file
         store.sqlite     documents, chunks (spans, vector ids), sentences (spans)
         chunk_vectors.npy, sentence_vectors.npy   float32, L2-normalised
         vectors.faiss    the ANN index over chunk vectors (absent when a Milvus collection serves them)
         bm25.npz, bm25_vocab.json
     .lock                held while writing
+
+Opening an index checks each file's size and quick fingerprint (:func:`sample_sha256`: both ends and
+64 blocks spread through it, the whole file when small), so that a large index opens without reading
+gigabytes; ``rag verify`` (:func:`verify_index`) checks every byte against the full sha256.
 
 A writer builds a new generation aside, fsyncs it, then swaps ``CURRENT``: a crash at any
 point leaves either the old or the new state. Only plain data formats: JSON, SQLite, ``.npy``
@@ -100,6 +104,32 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+SAMPLE_EDGE = 1 << 16  # bytes read at each end of a file for its quick check
+SAMPLE_BLOCK = 1 << 12  # bytes read at each of SAMPLE_BLOCKS evenly spaced offsets
+SAMPLE_BLOCKS = 64
+
+
+def sample_sha256(path: Path) -> str:
+    """A quick fingerprint of ``path``: sha256 of its size, its first and last 64 KiB and 64 blocks of
+    4 KiB spread evenly between them; the whole file when it is no larger than that (a few hundred KiB),
+    so small files are checked in full. At most ~0.4 MiB read, however large the file: opening an
+    index checks this (truncation, a swapped or cut file, damage at either end); ``rag verify`` checks
+    the full sha256."""
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as fh:
+        if size <= 2 * SAMPLE_EDGE + SAMPLE_BLOCKS * SAMPLE_BLOCK:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+            return h.hexdigest()
+        step = (size - 2 * SAMPLE_EDGE - SAMPLE_BLOCK) // (SAMPLE_BLOCKS - 1)
+        offsets = [0, *(SAMPLE_EDGE + i * step for i in range(SAMPLE_BLOCKS)), size - SAMPLE_EDGE]
+        for i, offset in enumerate(offsets):
+            fh.seek(offset)
+            h.update(fh.read(SAMPLE_EDGE if i in (0, len(offsets) - 1) else SAMPLE_BLOCK))
+    return h.hexdigest()
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -187,7 +217,7 @@ def save(index_dir: Path, data: IndexData) -> Path:
     data.bm25.save(tmp)
     files = {}
     for p in sorted(tmp.iterdir()):
-        files[p.name] = {"sha256": _sha256(p), "bytes": p.stat().st_size}
+        files[p.name] = {"sha256": _sha256(p), "sample_sha256": sample_sha256(p), "bytes": p.stat().st_size}
     data.updated_at = _now()
     data.created_at = data.created_at or data.updated_at
     manifest = {
@@ -247,19 +277,31 @@ def read_manifest(gen: Path) -> dict[str, Any]:
     return manifest
 
 
-def verify_files(gen: Path, manifest: dict[str, Any]) -> None:
-    """Check every file's size and sha256 against the manifest."""
+def verify_files(gen: Path, manifest: dict[str, Any], full: bool = True) -> None:
+    """Check every file's size and checksum against the manifest: the full sha256, or with
+    ``full=False`` the quick :func:`sample_sha256` (a manifest written before it had one: the full)."""
     for name, meta in manifest.get("files", {}).items():
         path = gen / name
         if not path.is_file():
             raise IndexCorruptError(f"index file {path} is missing; rebuild the index")
-        if path.stat().st_size != meta["bytes"] or _sha256(path) != meta["sha256"]:
+        quick = not full and "sample_sha256" in meta
+        if path.stat().st_size != meta["bytes"] or (
+                sample_sha256(path) != meta["sample_sha256"] if quick else _sha256(path) != meta["sha256"]):
             raise IndexCorruptError(f"index file {path} is truncated or altered (checksum mismatch); "
                                     f"rebuild the index")
 
 
+def verify_index(index_dir: Path) -> dict[str, Any]:
+    """Check the current generation of ``index_dir`` in full (every byte of every file against its
+    sha256); return the manifest. Raises :class:`IndexCorruptError` naming the damaged file."""
+    gen = current_generation(index_dir)
+    manifest = read_manifest(gen)
+    verify_files(gen, manifest, full=True)
+    return manifest
+
+
 def load(index_dir: Path, verify: bool = True) -> IndexData:
-    """Read the current generation of ``index_dir``."""
+    """Read the current generation of ``index_dir`` (``verify``: sizes and quick fingerprints first)."""
     for _ in range(2):
         gen = current_generation(index_dir)
         try:
@@ -275,7 +317,7 @@ def load(index_dir: Path, verify: bool = True) -> IndexData:
 def _load_generation(gen: Path, verify: bool) -> IndexData:
     manifest = read_manifest(gen)
     if verify:
-        verify_files(gen, manifest)
+        verify_files(gen, manifest, full=False)
     try:
         config = Config.from_dict(manifest["config"])
         if manifest.get("confidence_scale") != CONFIDENCE_SCALE:

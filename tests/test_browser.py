@@ -117,7 +117,7 @@ def test_answer_marker_links_to_its_highlighted_passage(page: Page, kb: Knowledg
     expect(answer).to_contain_text(expected.short_answer, timeout=TIMEOUT)
     expect(answer).to_contain_text("[1]")
 
-    page.locator("#rag-answer a.rag-marker", has_text="[1]").click()
+    page.locator("#rag-answer .rag-answer-text a.rag-marker", has_text="[1]").click()
     expect(page).to_have_url(re.compile(r"#cite-1$"))
     mark = page.locator("#cite-1 .rag-passage mark")
     expect(mark).to_be_visible()

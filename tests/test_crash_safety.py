@@ -405,6 +405,75 @@ def test_manifest_flips_anywhere_are_caught(built_index: Path, tmp_path: Path) -
     store.load(index_dir)
 
 
+def test_quick_fingerprint_reads_the_ends_and_spread_blocks_and_rag_verify_reads_everything(tmp_path: Path) -> None:
+    """Opening checks sizes and quick fingerprints (a large file is sampled, not read whole); the
+    explicit check reads every byte. Damage the sample misses is caught by `rag verify`."""
+    big = tmp_path / "big.bin"
+    data = bytes(random.Random(5).getrandbits(8) for _ in range(3 << 20))
+    big.write_bytes(data)
+    digest = store.sample_sha256(big)
+
+    def flipped(i: int) -> str:
+        big.write_bytes(data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:])
+        try:
+            return store.sample_sha256(big)
+        finally:
+            big.write_bytes(data)
+
+    assert flipped(0) != digest and flipped(len(data) - 1) != digest and flipped(store.SAMPLE_EDGE) != digest
+    between = store.SAMPLE_EDGE + store.SAMPLE_BLOCK + 10  # after the first spread block, before the second
+    assert flipped(between) == digest  # the quick check's blind spot: what `rag verify` is for
+    big.write_bytes(data[: len(data) - 1])
+    assert store.sample_sha256(big) != digest  # a cut file
+    small = tmp_path / "small.bin"
+    small.write_bytes(data[:1000])
+    whole = store.sample_sha256(small)
+    small.write_bytes(data[:500] + bytes([data[500] ^ 1]) + data[501:1000])
+    assert store.sample_sha256(small) != whole  # a small file is read whole
+
+
+def test_rag_verify_reads_every_byte_of_a_large_file(built_index: Path, tmp_path: Path) -> None:
+    from rag.cli import main as rag_main
+
+    index_dir, gen = fresh_copy(built_index, tmp_path)
+    assert rag_main(["verify", "--index", str(index_dir)]) == 0
+    manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    assert all("sample_sha256" in meta for meta in manifest["files"].values())
+    # Make the vector file large enough to be sampled, with damage between two sampled blocks, and
+    # record its true checksums: as if the disk flipped a byte after a correct write.
+    path = gen / "chunk_vectors.npy"
+    vectors = np.load(path)
+    big = np.repeat(vectors, 1 + (3 << 20) // max(1, vectors.nbytes), axis=0)
+    np.save(path, big)
+    meta = manifest["files"]["chunk_vectors.npy"]
+    meta.update(sha256=store._sha256(path), sample_sha256=store.sample_sha256(path), bytes=path.stat().st_size)
+    manifest["manifest_sha256"] = store._manifest_digest(manifest)
+    (gen / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert rag_main(["verify", "--index", str(index_dir)]) == 0
+    raw = path.read_bytes()
+    i = store.SAMPLE_EDGE + store.SAMPLE_BLOCK + 10
+    path.write_bytes(raw[:i] + bytes([raw[i] ^ 0x01]) + raw[i + 1:])
+    assert rag_main(["verify", "--index", str(index_dir)]) == 2
+    with pytest.raises(IndexCorruptError, match="chunk_vectors.npy is truncated or altered"):
+        KnowledgeBase.verify(index_dir)
+
+
+def test_an_index_written_before_quick_fingerprints_is_checked_in_full_at_open(built_index: Path,
+                                                                               tmp_path: Path) -> None:
+    index_dir, gen = fresh_copy(built_index, tmp_path)
+    manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    for meta in manifest["files"].values():
+        del meta["sample_sha256"]
+    manifest["manifest_sha256"] = store._manifest_digest(manifest)
+    (gen / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    KnowledgeBase.open(index_dir)
+    path = gen / "sentence_vectors.npy"
+    raw = path.read_bytes()
+    path.write_bytes(raw[:-1] + bytes([raw[-1] ^ 0x01]))
+    with pytest.raises(IndexCorruptError, match="sentence_vectors.npy"):
+        KnowledgeBase.open(index_dir)
+
+
 @pytest.mark.parametrize("pointer", [None, "gen-000099", "", "garbage", "../../etc", "gen-000001/../../x",
                                      "gen-000001\x00", b"\xff\xfe\x00"])
 def test_bad_current_pointer(built_index: Path, tmp_path: Path, pointer: str | bytes | None) -> None:
