@@ -20,6 +20,7 @@ NearDuplicatePolicy = Literal["keep", "skip"]
 SearchMode = Literal["hybrid", "dense", "bm25"]
 AnswerMode = Literal["extractive", "llm"]
 EmbedPrecision = Literal["auto", "float32", "bfloat16"]
+VectorDtype = Literal["float32", "float16"]
 
 DEFAULT_EMBEDDER = "bundled:all-MiniLM-L6-v2"
 # The scale that ``answer_threshold`` is measured on (the verifier's probability that the answer is
@@ -35,6 +36,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "near_duplicates": get_args(NearDuplicatePolicy),
     "mode": get_args(SearchMode),
     "embed_precision": get_args(EmbedPrecision),
+    "sentence_vector_dtype": get_args(VectorDtype),
 }
 
 
@@ -54,6 +56,10 @@ class Config:
     # "sentence_mean" derives it from the chunk's sentence vectors (and the title's), weighted by
     # their token counts, so the model reads each sentence once instead of twice.
     chunk_vectors: ChunkVectors = "embed"
+    # How sentence vectors (the largest part of an index: ~5 KB a chunk in float32) are stored and
+    # memory-mapped; scores are computed in float32 either way. "float16" halves them and changed no
+    # retrieval result or answer on the SQuAD v1.1 dev split (bench/README.md, compact vectors).
+    sentence_vector_dtype: VectorDtype = "float16"
 
     # Chunking, in the embedder's own tokens.
     chunk_tokens: int = 160

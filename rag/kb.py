@@ -30,7 +30,8 @@ from .store import IndexData
 from .types import Chunk, Document, Hit, IngestReport, Skipped
 
 # Options that change how an index is built; the rest only change how it is searched.
-BUILD_OPTIONS = frozenset({"embedder", "embed_precision", "embed_title", "chunk_vectors", "chunk_tokens",
+BUILD_OPTIONS = frozenset({"embedder", "embed_precision", "embed_title", "chunk_vectors", "sentence_vector_dtype",
+                           "chunk_tokens",
                            "overlap_sentences", "index_type", "ann_threshold", "hnsw_m", "ivf_nlist", "pq_m",
                            "ivf_refine"})
 PathsLike = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
@@ -474,6 +475,7 @@ class KnowledgeBase:
         sentence_vectors = np.vstack(sent_rows).astype(np.float32) if sent_rows else np.zeros((0, dim), np.float32)
         derived_vecs = _derive_chunk_vectors(embedder, documents, sentences, sentence_vectors, derived,
                                              title_texts, title_row, title_vecs, dim)
+        sentence_vectors = sentence_vectors.astype(np.dtype(cfg.sentence_vector_dtype), copy=False)
         chunk_rows = old_chunk_vecs + [derived_vecs[s[1]] if s[0] == "derive" else
                                        pick(s, new_chunk_vecs, base.chunk_vectors) for s in chunk_sources]
         chunk_vectors = np.vstack(chunk_rows).astype(np.float32) if chunk_rows else np.zeros((0, dim), np.float32)

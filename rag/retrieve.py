@@ -194,7 +194,7 @@ class Retriever:
         lengths = spans[:, 1] - spans[:, 0]
         starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
         sent_rows = np.repeat(spans[:, 0] - starts, lengths) + np.arange(int(lengths.sum()))
-        dense = np.asarray(self.data.sentence_vectors[sent_rows]) @ qvec
+        dense = np.asarray(self.data.sentence_vectors[sent_rows], dtype=np.float32) @ qvec
         lexical = self._lexical_coverage(query, sent_rows)
         w = self.config.sentence_dense_weight
         score = w * dense.astype(np.float64) + (1.0 - w) * lexical

@@ -6,7 +6,7 @@ Layout of ``index/<name>/``::
     gen-000007/          one complete, self-checking snapshot
         manifest.json    format version, embedder, config, counts, sha256 (full and quick) of every file
         store.sqlite     documents, chunks (spans, vector ids), sentences (spans)
-        chunk_vectors.npy, sentence_vectors.npy   float32, L2-normalised
+        chunk_vectors.npy, sentence_vectors.npy   float32 (sentences: float16 if so configured), L2-normalised
         vectors.faiss    the ANN index over chunk vectors (absent when a Milvus collection serves them)
         bm25.npz, bm25_vocab.json
     .lock                held while writing
@@ -195,8 +195,10 @@ def _write_sqlite(path: Path, data: IndexData) -> None:
 
 
 def _save_array(path: Path, array: np.ndarray) -> None:
+    """Vectors as a plain ``.npy``: float16 stays float16 (``Config.sentence_vector_dtype``), else float32."""
+    dtype = np.float16 if array.dtype == np.float16 else np.float32
     with open(path, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+        np.save(fh, np.ascontiguousarray(array, dtype=dtype), allow_pickle=False)
 
 
 def save(index_dir: Path, data: IndexData) -> Path:

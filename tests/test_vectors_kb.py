@@ -170,3 +170,31 @@ def test_an_index_from_before_the_option_opens_as_embedded(tmp_path: Path, artic
     kb = KnowledgeBase.open(index_dir)
     assert kb.config.chunk_vectors == "embed"
     assert kb.search("Who was killed alongside Soleimani?", k=3)
+
+
+# ---- compact sentence vectors -------------------------------------------------------------------
+
+def test_float16_sentence_vectors_halve_the_file_and_keep_the_ranking(tmp_path: Path, articles_dir: Path) -> None:
+    half = KnowledgeBase.build([articles_dir], tmp_path / "half", Config(embedder="hash", sentence_vector_dtype="float16"))
+    full = KnowledgeBase.build([articles_dir], tmp_path / "full", Config(embedder="hash", sentence_vector_dtype="float32"))
+    assert Config().sentence_vector_dtype == "float16"  # the default
+    sizes = {}
+    for name, kb in (("half", half), ("full", full)):
+        gen = store.current_generation(tmp_path / name)
+        sizes[name] = (gen / "sentence_vectors.npy").stat().st_size
+        assert np.load(gen / "sentence_vectors.npy").dtype == (np.float16 if name == "half" else np.float32)
+        assert np.load(gen / "chunk_vectors.npy").dtype == np.float32  # chunk vectors stay exact
+    assert sizes["half"] < 0.55 * sizes["full"]
+    reopened = KnowledgeBase.open(tmp_path / "half")
+    assert reopened.config.sentence_vector_dtype == "float16"
+    for q in ("Who was killed alongside Soleimani?", "How many US troops remain in Iraq?", "rally in Baghdad"):
+        a, b = reopened.search(q, k=5), full.search(q, k=5)
+        assert [h.chunk_id for h in a] == [h.chunk_id for h in b]
+        assert [(h.best_start, h.best_end) for h in a] == [(h.best_start, h.best_end) for h in b]
+    # an incremental add keeps the precision; the option is fixed at build
+    reopened.add([_corpus(tmp_path / "more", 2, seed=4)])
+    assert KnowledgeBase.open(tmp_path / "half").snapshot().data.sentence_vectors.dtype == np.float16
+    with pytest.raises(ConfigError, match="fixed when the index is built"):
+        KnowledgeBase.open(tmp_path / "full", sentence_vector_dtype="float16")
+    with pytest.raises(ConfigError, match="sentence_vector_dtype"):
+        Config(sentence_vector_dtype="int4")
