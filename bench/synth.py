@@ -117,7 +117,7 @@ def synthetic_data(seed_dir: Path, n_chunks: int, *, noise: float = 0.02, drop: 
     ``sentence_file``: write the sentence vectors there and memory-map them (as a loaded index
     does) instead of holding them in memory. Returns (data, timings dict).
     """
-    from rag import store
+    from rag import Config, store
     from rag import vectors as vec
     from rag.kb import embed_text
     from rag.lexical import BM25Index, incidence
@@ -128,6 +128,9 @@ def synthetic_data(seed_dir: Path, n_chunks: int, *, noise: float = 0.02, drop: 
     t0 = time.perf_counter()
     base = store.load(seed_dir, verify=False)
     cfg = base.config if index_type is None else base.config.with_(index_type=index_type)
+    # sentence vectors at today's default precision, whatever the seed index was built with
+    cfg = cfg.with_(sentence_vector_dtype=Config().sentence_vector_dtype)
+    sent_dtype = np.dtype(cfg.sentence_vector_dtype)
     base_docs = list(base.documents.values())
     chunks_of: dict[str, list[int]] = {}
     for row, c in enumerate(base.chunks):
@@ -163,9 +166,9 @@ def synthetic_data(seed_dir: Path, n_chunks: int, *, noise: float = 0.02, drop: 
     chunk_vectors = np.empty((total, dim), dtype=np.float32)
     if sentence_file is not None:
         sentence_file.parent.mkdir(parents=True, exist_ok=True)
-        sentence_vectors = np.lib.format.open_memmap(sentence_file, mode="w+", dtype=np.float32, shape=(n_sent, dim))
+        sentence_vectors = np.lib.format.open_memmap(sentence_file, mode="w+", dtype=sent_dtype, shape=(n_sent, dim))
     else:
-        sentence_vectors = np.empty((n_sent, dim), dtype=np.float32)
+        sentence_vectors = np.empty((n_sent, dim), dtype=sent_dtype)
     tokens = TokenCache()
     bm25_tokens: list[list[str]] = []
     chunk_src: list[int] = []  # base row of each new chunk / sentence vector, and whether it is a noisy copy
