@@ -51,7 +51,8 @@ def answer_by_source(snapshot: Any, question: str, k: int = 5, filters: Any = No
     documents = snapshot.data.documents
     by_label: dict[str, list[str]] = {}
     for doc in documents.values():
-        by_label.setdefault(source_label(doc), []).append(doc.doc_id)
+        if base is None or base.allows(doc):  # the sources the question is asked of
+            by_label.setdefault(source_label(doc), []).append(doc.doc_id)
     near = list(dict.fromkeys(source_label(documents[h.doc_id]) for h in hits))
     searched = near[:MAX_SOURCES]
     cites: list[Citation] = []

@@ -179,3 +179,15 @@ def test_by_source_refuses_the_llm_mode(kb: KnowledgeBase) -> None:
 
     with pytest.raises(ConfigError, match="by_source"):
         kb.ask("How many people were injured?", mode="llm", by_source=True)
+
+
+def test_by_source_keeps_the_filters_and_refuses_an_empty_question(kb: KnowledgeBase) -> None:
+    from rag import QueryError
+
+    answer = kb.ask("How many people were injured in the Varn tunnel?", by_source=True,
+                    filters={"source": ["City Wire"]})
+    assert [v.sources[0] for v in answer.versions] == ["City Wire"]
+    assert {c.doc_id for c in answer.citations} == {"tunnel_wire"}
+    assert answer.unanswered_sources == ()  # sources left out by the filter are not "silent"
+    with pytest.raises(QueryError):
+        kb.ask("   ", by_source=True)
