@@ -4,8 +4,9 @@ After :mod:`rag.answer` pools the reader's spans into candidates, this stage dec
 are *versions of one answer*: the best candidate, plus each candidate scored nearly as high (within
 ``CONFLICT_MARGIN`` logits, and itself above the reader's threshold) that gives a different value of
 the same kind from another voice, i.e. another article, or the same article attributed to another
-speaker ("police said about 800 ..., while organisers put the number at 5,000"). Candidates that agree
-with a version join it (their articles are cited for it):
+speaker ("police said about 800 ..., while organisers put the number at 5,000"; such a rival may score
+lower, down to ``SPEAKER_MARGIN``), in a sentence about the same thing (:func:`same_topic`). Candidates
+that agree with a version join it (their articles are cited for it):
 
 - two amounts agree when they state the same values: "about 2,500", "some 2,500" and "2,500"; "several
   thousand" and "thousands"; not "thousands" and "hundreds of thousands", nor "2,500" and "hundreds or
@@ -15,7 +16,7 @@ with a version join it (their articles are cited for it):
 
 Only amounts dispute each other (:func:`comparable`): two names from two articles were, when measured,
 the reader's second readings more often than two claims. Pure functions over candidate texts; the
-caller supplies who says what.
+caller supplies who says what and the sentences' closeness (docs/disagreements.md).
 """
 
 from __future__ import annotations
