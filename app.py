@@ -352,7 +352,7 @@ def build_app(kb: KnowledgeBase, *, examples: Sequence[str] | None = None) -> gr
                 return
             if mode == "llm":
                 yield draft_html(question, ""), {"draft": ""}
-            answer = kb.ask(question, mode=mode, **options, **({"by_source": True} if by_source else {}))
+            answer = kb.ask(question, mode=mode, **options, by_source=bool(by_source))
             yield answer_html(kb, answer), answer.to_dict()
         except ImportError as e:
             message = f"The {mode} answer mode is not available: {e}"

@@ -118,6 +118,12 @@ def span_sentences(snapshot: Any, span: ReaderSpan) -> tuple[int, int]:
     return sentence_bounds(sentences, span.start, span.end)
 
 
+def span_sentence_text(snapshot: Any, span: ReaderSpan) -> tuple[str, int]:
+    """The text of the sentence(s) holding ``span`` (:func:`span_sentences`) and its document offset."""
+    a, b = span_sentences(snapshot, span)
+    return snapshot.data.documents[span.doc_id].text[a:b], a
+
+
 def verifier_features(snapshot: Any, question: str, hits: Sequence[Hit], cands: Sequence[Candidate],
                       span: ReaderSpan | None = None) -> dict[str, float]:
     """What :mod:`rag.verify` sees about the best candidate ``cands[0]`` as ``span`` (default: its best
@@ -128,11 +134,10 @@ def verifier_features(snapshot: Any, question: str, hits: Sequence[Hit], cands: 
     terms = sorted(set(tokenize(question)))
     idf = {t: bm25.idf(t) for t in terms if bm25 is not None and t in bm25.vocab}
     n = bm25.size if bm25 is not None else len(snapshot.data.chunks)
-    a, b = span_sentences(snapshot, span)
     support = len({s.passage for s in best.spans if s.score >= best.score - SUPPORT_MARGIN})
     return verify.features(margin=span.score, rival=cands[1].score if len(cands) > 1 else None, support=support,
                            idf=idf, max_idf=math.log(1.0 + (n + 0.5) / 0.5), question=question,
-                           sentence=snapshot.data.documents[span.doc_id].text[a:b], passage=hits[span.passage].text,
+                           sentence=span_sentence_text(snapshot, span)[0], passage=hits[span.passage].text,
                            answer=best.text)
 
 
@@ -233,8 +238,8 @@ def source_label(doc: Document) -> str:
 
 def _speaker_of(snapshot: Any, span: ReaderSpan) -> tuple[str, int, int]:
     """The sentence holding ``span`` and the span's offsets in it, as :func:`attribution.speakers` reads them."""
-    a, b = span_sentences(snapshot, span)
-    return snapshot.data.documents[span.doc_id].text[a:b], span.start - a, span.end - a
+    text, a = span_sentence_text(snapshot, span)
+    return text, span.start - a, span.end - a
 
 
 def sentence_vector(snapshot: Any, span: ReaderSpan) -> np.ndarray | None:
@@ -252,8 +257,7 @@ def sentence_vector(snapshot: Any, span: ReaderSpan) -> np.ndarray | None:
 
 
 def _sentence_and_answer(snapshot: Any, cand: Candidate) -> tuple[str, str]:
-    a, b = span_sentences(snapshot, cand.spans[0])
-    return snapshot.data.documents[cand.spans[0].doc_id].text[a:b], cand.text
+    return span_sentence_text(snapshot, cand.spans[0])[0], cand.text
 
 
 def different_speakers(snapshot: Any, a: Candidate, b: Candidate) -> bool:

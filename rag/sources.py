@@ -12,7 +12,6 @@ passage near the question.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -24,7 +23,6 @@ from .types import Answer, Citation, Hit, Version
 
 SCAN_HITS = 50  # passages retrieved to find the sources that may answer
 MAX_SOURCES = 12  # sources answered one by one
-_MARKER = re.compile(r"\[(\d+)\]")
 
 
 def _renumber(answer: Answer, first: int) -> tuple[list[Citation], list[Version]]:

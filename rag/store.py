@@ -96,11 +96,16 @@ class IndexData:
         return self.backend if self.backend is not None else backends.FaissBackend(self.faiss_index)
 
 
+def _feed(h: Any, fh: Any) -> None:
+    """Hash the rest of the open file ``fh`` into ``h``, 1 MiB at a time."""
+    for block in iter(lambda: fh.read(1 << 20), b""):
+        h.update(block)
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
+        _feed(h, fh)
     return h.hexdigest()
 
 
@@ -119,8 +124,7 @@ def sample_sha256(path: Path) -> str:
     h = hashlib.sha256(str(size).encode())
     with open(path, "rb") as fh:
         if size <= 2 * SAMPLE_EDGE + SAMPLE_BLOCKS * SAMPLE_BLOCK:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
+            _feed(h, fh)
             return h.hexdigest()
         step = (size - 2 * SAMPLE_EDGE - SAMPLE_BLOCK) // (SAMPLE_BLOCKS - 1)
         offsets = [0, *(SAMPLE_EDGE + i * step for i in range(SAMPLE_BLOCKS)), size - SAMPLE_EDGE]
