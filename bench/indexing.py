@@ -37,10 +37,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-STAGES = (  # (label, module, attribute): stage functions as rag.kb and its callees look them up
+STAGES = (  # (label, module, attribute): stage functions as rag.kb, rag.update and their callees look them up
     ("read+clean (load_documents)", "rag.kb", "load_documents"),
     ("  clean_article", "rag.ingest", "clean_article"),
-    ("chunk (chunk_document)", "rag.kb", "chunk_document"),
+    ("chunk (chunk_document)", "rag.update", "chunk_document"),
     ("  sentence split (syntok)", "rag.chunk", "sentence_spans"),
     ("near-duplicates (MinHash)", "rag.dedup", "near_duplicate_pairs"),
     ("FAISS build", "rag.vectors", "build_index"),

@@ -5,8 +5,9 @@ cache is warm, as the index was just written or read):
 
 1. loads the embedding model (timed apart: it does not depend on the index);
 2. ``KnowledgeBase.open(folder)`` with checksum verification (the default: sizes and quick
-   fingerprints), split into its parts by timing wrappers (the checks, SQLite rows to objects, FAISS read,
-   BM25 load, id lookups);
+   fingerprints), split into its parts by timing wrappers (the checks, documents from SQLite, FAISS
+   read, BM25 load, id lookups, the retriever's rows per document; the rest is chunk ids and the
+   memory-mapped tables and vectors);
 3. answers the first question (``kb.ask``: query embedding, search, the reader's first load)
    and then a second one (warm);
 4. loads ``bm25.npz`` again and rebuilds the BM25 index from the stored chunk texts
@@ -42,8 +43,9 @@ import synth  # noqa: E402
 OPEN_PARTS = (  # (label, module, attribute)
     ("verify sizes + quick fingerprints", "rag.store", "verify_files"),
     ("FAISS read", "rag.vectors", "read"),
-    ("id lookups (vector_id per chunk)", "rag.store", "IndexData.refresh_lookups"),
-    ("retriever setup", "rag.retrieve", "Retriever._chunk_doc_rows"),
+    ("documents from SQLite", "rag.tables", "_read_documents"),
+    ("id lookups (vector ids, id -> row)", "rag.store", "IndexData.refresh_lookups"),
+    ("retriever setup (chunk rows per document)", "rag.tables", "doc_rows"),
 )
 
 
@@ -73,8 +75,8 @@ def _patch(totals: dict[str, float]) -> None:
 
 def child(folder: Path, spec: str, questions: list[str], rebuild: bool) -> dict[str, Any]:
     from rag import KnowledgeBase, store
-    from rag.kb import embed_text
     from rag.lexical import BM25Index
+    from rag.update import embed_text
 
     out: dict[str, Any] = {}
     t = time.perf_counter()
@@ -87,7 +89,7 @@ def child(folder: Path, spec: str, questions: list[str], rebuild: bool) -> dict[
     kb = KnowledgeBase.open(folder, embedder=embedder)
     out["open_s"] = time.perf_counter() - t
     parts = dict(totals)
-    parts["SQLite rows to objects, npy mmap (rest of store.load)"] = out["open_s"] - sum(parts.values())
+    parts["chunk ids, tables and vectors mmap (rest of store.load)"] = out["open_s"] - sum(parts.values())
     out["open_parts_s"] = parts
     out["rss_after_open_bytes"] = common.rss_bytes()
     t = time.perf_counter()

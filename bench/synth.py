@@ -42,8 +42,7 @@ def squad_index(spec: str, squad: Path = common.DEFAULT_SQUAD, limit: int = 0, e
 
     The embedder is loaded only when the index has to be built (``embedder`` may be given).
     """
-    from rag import Config, KnowledgeBase
-    from rag import store
+    from rag import Config, KnowledgeBase, store
 
     tag = f"{'hash' if spec == 'hash' else 'minilm'}-{limit or 'all'}"
     folder = folder or (SEED_INDEX.parent / f"{SEED_INDEX.name}-{tag}")
@@ -119,10 +118,10 @@ def synthetic_data(seed_dir: Path, n_chunks: int, *, noise: float = 0.02, drop: 
     """
     from rag import Config, store
     from rag import vectors as vec
-    from rag.kb import embed_text
     from rag.lexical import BM25Index, incidence
     from rag.store import IndexData
     from rag.types import Chunk, Document
+    from rag.update import embed_text
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()

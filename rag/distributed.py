@@ -6,7 +6,7 @@ runs the same code in other processes:
 
 1. the file list is expanded on the driver (:func:`rag.ingest.iter_files`), then a Ray Data
    actor pool reads, cleans and chunks the files (:func:`rag.ingest.read_file`,
-   :func:`rag.kb.chunk_for_index`; each actor loads the embedder's tokenizer once);
+   :func:`rag.update.chunk_for_index`; each actor loads the embedder's tokenizer once);
 2. the driver deduplicates and plans the build with :meth:`KnowledgeBase.build_documents`,
    which calls back here to embed the new chunk and sentence texts on a second actor pool
    (one embedder per actor, one CPU and one torch thread each);
@@ -36,8 +36,9 @@ from .config import Config
 from .embed import Embedder, SentenceTransformerEmbedder, make_embedder
 from .errors import EmptyCorpusError, RagError
 from .ingest import iter_files, read_file
-from .kb import KnowledgeBase, chunk_for_index
+from .kb import KnowledgeBase
 from .types import Chunk, Document, Skipped
+from .update import chunk_for_index
 
 RETRIES = 3  # restarts of a dead actor, and retries of the batch it held
 READ_BATCH = 8  # files per read-and-chunk call

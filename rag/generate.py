@@ -195,7 +195,8 @@ def _best_sentence(snapshot: Any, hit: Hit, terms: set[str], figures: set[str]) 
     """The passage sentence that covers most of ``terms`` (all ``figures`` required): (share, start, end)."""
     doc = snapshot.data.documents[hit.doc_id]
     best = (0.0, hit.start, hit.end)
-    spans = [(s, e) for d, s, e in snapshot.data.sentences if d == hit.doc_id and s >= hit.start and e <= hit.end]
+    row = snapshot.retriever.chunk_row(hit.chunk_id)  # the passage's own sentences
+    spans = list(snapshot.data.chunks[row].sentences) if row is not None else []
     for s, e in spans or [(hit.start, hit.end)]:
         text = doc.text[s:e]
         if figures and not figures <= _figures(text):

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from . import fusion
+from . import fusion, tables
 from .config import Config
 from .embed import Embedder
 from .errors import ConfigError, QueryError
@@ -115,7 +115,7 @@ class Retriever:
         self.embedder = embedder
         self.config = config
         self.reranker = CrossEncoderReranker(config.reranker) if config.reranker else None
-        self._doc_rows = self._chunk_doc_rows()
+        self._doc_rows = tables.doc_rows(data.chunks)
         self._sent_spans = np.asarray(data.chunk_sents, dtype=np.int64).reshape(-1, 2)
         self._row_of_chunk: dict[str, int] | None = None
         self._query_vectors: dict[str, np.ndarray] = {}
@@ -125,14 +125,8 @@ class Retriever:
     def chunk_row(self, chunk_id: str) -> int | None:
         """Row of a chunk id in this snapshot (the map is built once, on first use)."""
         if self._row_of_chunk is None:
-            self._row_of_chunk = {c.chunk_id: i for i, c in enumerate(self.data.chunks)}
+            self._row_of_chunk = {c: i for i, c in enumerate(tables.chunk_ids(self.data.chunks))}
         return self._row_of_chunk.get(chunk_id)
-
-    def _chunk_doc_rows(self) -> dict[str, np.ndarray]:
-        rows: dict[str, list[int]] = {}
-        for i, c in enumerate(self.data.chunks):
-            rows.setdefault(c.doc_id, []).append(i)
-        return {d: np.asarray(r, dtype=np.int64) for d, r in rows.items()}
 
     def allowed_rows(self, filters: Filters | None) -> np.ndarray | None:
         """Chunk rows that pass ``filters`` (``None``: all)."""

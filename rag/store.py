@@ -6,6 +6,7 @@ Layout of ``index/<name>/``::
     gen-000007/          one complete, self-checking snapshot
         manifest.json    format version, embedder, config, counts, sha256 (full and quick) of every file
         store.sqlite     documents, chunks (spans, vector ids), sentences (spans)
+        chunk_table.npy, sentence_table.npy      the rows' integers as columns (:mod:`rag.tables`)
         chunk_vectors.npy, sentence_vectors.npy   float32 (sentences: float16 if so configured), L2-normalised
         vectors.faiss    the ANN index over chunk vectors (absent when a Milvus collection serves them)
         bm25.npz, bm25_vocab.json
@@ -30,7 +31,7 @@ import shutil
 import sqlite3
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from . import backends
+from . import backends, tables
 from . import vectors as vec
 from .config import CONFIDENCE_SCALE, Config
 from .errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
@@ -61,18 +62,19 @@ CREATE TABLE sentences (row INTEGER PRIMARY KEY, doc_id TEXT NOT NULL, start INT
 
 @dataclass
 class IndexData:
-    """Everything an index holds in memory. Rows of the arrays follow the lists' order."""
+    """Everything an index holds. Rows of the arrays follow the sequences' order: lists in an index
+    being built, columns (:mod:`rag.tables`) in one read from disk."""
 
     config: Config
     embedder: dict[str, Any]
     documents: dict[str, Document] = field(default_factory=dict)
     doc_hashes: dict[str, str] = field(default_factory=dict)
-    chunks: list[Chunk] = field(default_factory=list)
-    chunk_sents: list[tuple[int, int]] = field(default_factory=list)  # [lo, hi) rows into sentences
-    chunk_hashes: list[str] = field(default_factory=list)
+    chunks: Sequence[Chunk] = field(default_factory=list)
+    chunk_sents: Sequence[tuple[int, int]] = field(default_factory=list)  # [lo, hi) rows into sentences
+    chunk_hashes: Sequence[str] = field(default_factory=list)
     chunk_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
-    sentences: list[tuple[str, int, int]] = field(default_factory=list)  # (doc_id, start, end)
-    sentence_hashes: list[str] = field(default_factory=list)
+    sentences: Sequence[tuple[str, int, int]] = field(default_factory=list)  # (doc_id, start, end)
+    sentence_hashes: Sequence[str] = field(default_factory=list)
     sentence_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     faiss_index: Any = None
     index_type: str = "flat"
@@ -88,8 +90,11 @@ class IndexData:
         self.refresh_lookups()
 
     def refresh_lookups(self) -> None:
-        self.vids = np.asarray([vec.vector_id(c.chunk_id) for c in self.chunks], dtype=np.int64)
-        self.row_of_vid = {int(v): i for i, v in enumerate(self.vids)}
+        if isinstance(self.chunks, tables.ChunkTable):
+            self.vids = self.chunks.vids
+        else:
+            self.vids = np.asarray([vec.vector_id(c.chunk_id) for c in self.chunks], dtype=np.int64)
+        self.row_of_vid = dict(zip(self.vids.tolist(), range(len(self.vids))))
 
     def vector_backend(self) -> backends.VectorBackend:
         """The backend that serves the chunk vectors: Milvus when configured, else the FAISS index."""
@@ -189,18 +194,19 @@ def _write_sqlite(path: Path, data: IndexData) -> None:
             (d.doc_id, d.title, d.date, d.source, d.url, d.author, d.path, d.text, data.doc_hashes[d.doc_id])
             for d in data.documents.values()))
         con.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?)", (
-            (row, c.chunk_id, int(data.vids[row]), c.doc_id, c.ordinal, c.start, c.end, lo, hi, h)
+            (row, c.chunk_id, int(data.vids[row]), c.doc_id, c.ordinal, c.start, c.end, int(lo), int(hi), h)
             for row, (c, (lo, hi), h) in enumerate(zip(data.chunks, data.chunk_sents, data.chunk_hashes))))
         con.executemany("INSERT INTO sentences VALUES (?,?,?,?,?)", (
-            (row, d, s, e, h) for row, ((d, s, e), h) in enumerate(zip(data.sentences, data.sentence_hashes))))
+            (row, d, int(s), int(e), h) for row, ((d, s, e), h) in enumerate(zip(data.sentences, data.sentence_hashes))))
         con.commit()
     finally:
         con.close()
 
 
 def _save_array(path: Path, array: np.ndarray) -> None:
-    """Vectors as a plain ``.npy``: float16 stays float16 (``Config.sentence_vector_dtype``), else float32."""
-    dtype = np.float16 if array.dtype == np.float16 else np.float32
+    """A plain ``.npy``: int64 tables as they are; vectors float16 if so (``Config.sentence_vector_dtype``),
+    else float32."""
+    dtype = array.dtype if array.dtype in (np.float16, np.int64) else np.float32
     with open(path, "wb") as fh:
         np.save(fh, np.ascontiguousarray(array, dtype=dtype), allow_pickle=False)
 
@@ -215,6 +221,10 @@ def save(index_dir: Path, data: IndexData) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     _write_sqlite(tmp / "store.sqlite", data)
+    chunk_table, sentence_table = tables.build_tables(list(data.documents), data.chunks, data.chunk_sents,
+                                                      data.vids, data.sentences)
+    _save_array(tmp / tables.CHUNK_TABLE, chunk_table)
+    _save_array(tmp / tables.SENTENCE_TABLE, sentence_table)
     _save_array(tmp / "chunk_vectors.npy", data.chunk_vectors)
     _save_array(tmp / "sentence_vectors.npy", data.sentence_vectors)
     if data.faiss_index is not None:
@@ -329,29 +339,10 @@ def _load_generation(gen: Path, verify: bool) -> IndexData:
         if manifest.get("confidence_scale") != CONFIDENCE_SCALE:
             # The stored threshold was calibrated for another confidence: use today's default.
             config = config.with_(answer_threshold=Config().answer_threshold)
-        con = sqlite3.connect(f"file:{gen / 'store.sqlite'}?mode=ro", uri=True)
-        try:
-            docs = {}
-            hashes = {}
-            for row in con.execute("SELECT doc_id, title, date, source, url, author, path, text, content_hash "
-                                   "FROM documents ORDER BY rowid"):
-                docs[row[0]] = Document(doc_id=row[0], title=row[1], date=row[2], source=row[3], url=row[4],
-                                        author=row[5], path=row[6], text=row[7])
-                hashes[row[0]] = row[8]
-            sentences, sentence_hashes = [], []
-            for d, s, e, h in con.execute("SELECT doc_id, start, end, embed_hash FROM sentences ORDER BY row"):
-                sentences.append((d, s, e))
-                sentence_hashes.append(h)
-            chunks, chunk_sents, chunk_hashes = [], [], []
-            for cid, d, o, s, e, lo, hi, h in con.execute(
-                    "SELECT chunk_id, doc_id, ordinal, start, end, sent_lo, sent_hi, embed_hash FROM chunks ORDER BY row"):
-                text = docs[d].text[s:e]
-                chunks.append(Chunk(chunk_id=cid, doc_id=d, ordinal=o, start=s, end=e, text=text,
-                                    sentences=tuple((sentences[r][1], sentences[r][2]) for r in range(lo, hi))))
-                chunk_sents.append((lo, hi))
-                chunk_hashes.append(h)
-        finally:
-            con.close()
+        if tables.CHUNK_TABLE in manifest.get("files", {}):
+            docs, hashes, chunks, chunk_sents, chunk_hashes, sentences, sentence_hashes = tables.read_columns(gen)
+        else:  # written before the tables: every row from SQLite
+            docs, hashes, chunks, chunk_sents, chunk_hashes, sentences, sentence_hashes = tables.read_rows(gen)
         chunk_vectors = np.load(gen / "chunk_vectors.npy", allow_pickle=False, mmap_mode="r")
         sentence_vectors = np.load(gen / "sentence_vectors.npy", allow_pickle=False, mmap_mode="r")
         vector_store = manifest.get("vector_store", {"name": "faiss"})

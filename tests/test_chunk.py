@@ -188,7 +188,7 @@ def test_demo_articles_chunk_exactly(articles_dir: Path) -> None:
 def test_demo_chunks_fit_the_real_model_with_title(articles_dir: Path, real_embedder) -> None:  # noqa: ANN001
     """Every chunk plus its title prefix fits the model's 256 word pieces: nothing is truncated."""
     from rag import Config
-    from rag.kb import embed_text
+    from rag.update import embed_text
 
     cfg = Config()
     docs, _ = load_documents([articles_dir])

@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag import (
@@ -16,12 +17,13 @@ from rag import (
     ConfigError,
     EmptyCorpusError,
     Filters,
+    IndexCorruptError,
     IndexMismatchError,
     IndexNotFoundError,
     KnowledgeBase,
     QueryError,
 )
-from rag import store
+from rag import store, tables
 from rag.embed import HashEmbedder
 
 QUERIES = ["Who was killed alongside Soleimani?", "arrest warrant for Trump", "109 US troops brain injury",
@@ -99,6 +101,86 @@ def test_build_then_open_gives_identical_results(kb: KnowledgeBase, tmp_path: Pa
             assert [(h.chunk_id, h.score, h.start, h.end, h.best_start) for h in before] == \
                    [(h.chunk_id, h.score, h.start, h.end, h.best_start) for h in after], (mode, q)
             assert len(before) == 5
+
+
+def _rewrite_generation(index_dir: Path, drop: tuple[str, ...] = (), replace: dict | None = None) -> Path:
+    """Edit the current generation's files and re-sign its manifest, as an older writer (or a buggy one)
+    would have left it: checksums pass, so what opening finds is the content itself."""
+    gen = index_dir / current(index_dir)
+    manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    for name in drop:
+        (gen / name).unlink()
+        manifest["files"].pop(name)
+    for name, array in (replace or {}).items():
+        with open(gen / name, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+    for name in replace or {}:
+        manifest["files"][name] = {"sha256": store._sha256(gen / name), "sample_sha256": store.sample_sha256(gen / name),
+                                   "bytes": (gen / name).stat().st_size}
+    manifest.pop("manifest_sha256")
+    manifest["manifest_sha256"] = store._manifest_digest(manifest)
+    (gen / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return gen
+
+
+def test_rows_open_as_columns_equal_to_the_stored_rows(kb: KnowledgeBase, tmp_path: Path) -> None:
+    """Chunks and sentences read from the integer tables are the ones the SQLite rows describe."""
+    gen = tmp_path / "index" / current(tmp_path / "index")
+    docs, hashes, chunks, chunk_sents, chunk_hashes, sentences, sentence_hashes = tables.read_columns(gen)
+    rows = tables.read_rows(gen)
+    assert isinstance(chunks, tables.ChunkTable) and isinstance(sentences, tables.SentenceTable)
+    assert (docs, hashes) == rows[:2]
+    assert list(chunks) == rows[2] == list(kb._snapshot.data.chunks) and chunks == rows[2]
+    assert [tuple(map(int, s)) for s in chunk_sents] == rows[3]
+    assert list(chunk_hashes) == rows[4] and list(sentences) == rows[5] and list(sentence_hashes) == rows[6]
+    assert chunks[-1] == rows[2][-1] and chunks[1:3] == rows[2][1:3] and sentences[2:4] == rows[5][2:4]
+
+
+def test_index_written_before_the_tables_opens_and_updates(kb: KnowledgeBase, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    _rewrite_generation(index_dir, drop=("chunk_table.npy", "sentence_table.npy"))
+    old = KnowledgeBase.open(index_dir)
+    for q in QUERIES:
+        assert [(h.chunk_id, h.score, h.best_start) for h in old.search(q, k=5)] == \
+               [(h.chunk_id, h.score, h.best_start) for h in kb.search(q, k=5)]
+    path = tmp_path / "miners.txt"
+    path.write_text(NEW_ARTICLE, encoding="utf-8")
+    assert old.add([path]).added == ("miners",)
+    assert (index_dir / current(index_dir) / "chunk_table.npy").is_file(), "the next write adds the tables"
+    assert KnowledgeBase.open(index_dir).search("Zanzibarite miners strike", k=1)[0].doc_id == "miners"
+
+
+def test_updates_to_an_opened_index_equal_a_fresh_build(corpus: Path, tmp_path: Path, hash_config: Config) -> None:
+    """Add, update and remove on an index read from disk (its rows are columns) give what building gives."""
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "miners.txt").write_text(NEW_ARTICLE, encoding="utf-8")
+    KnowledgeBase.build([corpus], tmp_path / "grown", hash_config)
+    grown = KnowledgeBase.open(tmp_path / "grown")
+    assert isinstance(grown._snapshot.data.chunks, tables.ChunkTable)
+    removed = sorted(p.stem for p in corpus.glob("*.txt"))[0]
+    grown.add([extra])
+    grown.remove([removed])
+    (corpus / f"{removed}.txt").rename(tmp_path / "gone.txt")
+    fresh = KnowledgeBase.build([corpus, extra], tmp_path / "fresh", hash_config)
+    reopened = KnowledgeBase.open(tmp_path / "grown")
+    assert sorted(d.doc_id for d in reopened.documents()) == sorted(d.doc_id for d in fresh.documents())
+    for q in [*QUERIES, "Zanzibarite miners strike"]:
+        assert sorted(ids(reopened.search(q, k=5, mode="bm25"))) == sorted(ids(fresh.search(q, k=5, mode="bm25")))
+        assert ids(reopened.search(q, k=5, mode="dense")) == ids(fresh.search(q, k=5, mode="dense"))
+
+
+def test_a_table_that_points_outside_the_index_is_corrupt(kb: KnowledgeBase, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    gen = index_dir / current(index_dir)
+    table = np.load(gen / "chunk_table.npy")
+    table[3, 0] = 10_000  # a document row that does not exist
+    _rewrite_generation(index_dir, replace={"chunk_table.npy": table})
+    with pytest.raises(IndexCorruptError, match="tables.*rebuild"):
+        KnowledgeBase.open(index_dir)
+    _rewrite_generation(index_dir, replace={"chunk_table.npy": table[:, :5].copy()})
+    with pytest.raises(IndexCorruptError, match="shape"):
+        KnowledgeBase.open(index_dir)
 
 
 def test_build_report_and_stats(kb: KnowledgeBase, corpus: Path, tmp_path: Path) -> None:
