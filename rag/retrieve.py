@@ -115,7 +115,7 @@ class Retriever:
         self.embedder = embedder
         self.config = config
         self.reranker = CrossEncoderReranker(config.reranker) if config.reranker else None
-        self._doc_rows = tables.doc_rows(data.chunks)
+        self._doc_rows: dict[str, np.ndarray] | None = None  # chunk rows per document, for filters
         self._sent_spans = np.asarray(data.chunk_sents, dtype=np.int64).reshape(-1, 2)
         self._row_of_chunk: dict[str, int] | None = None
         self._query_vectors: dict[str, np.ndarray] = {}
@@ -133,6 +133,8 @@ class Retriever:
         if filters is None:
             return None
         docs = [d for d in self.data.documents.values() if filters.allows(d)]
+        if self._doc_rows is None:
+            self._doc_rows = tables.doc_rows(self.data.chunks)  # once, on the first filtered search
         parts = [self._doc_rows[d.doc_id] for d in docs if d.doc_id in self._doc_rows]
         return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 

@@ -31,7 +31,7 @@ import shutil
 import sqlite3
 import time
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,8 +67,8 @@ class IndexData:
 
     config: Config
     embedder: dict[str, Any]
-    documents: dict[str, Document] = field(default_factory=dict)
-    doc_hashes: dict[str, str] = field(default_factory=dict)
+    documents: Mapping[str, Document] = field(default_factory=dict)
+    doc_hashes: Mapping[str, str] = field(default_factory=dict)
     chunks: Sequence[Chunk] = field(default_factory=list)
     chunk_sents: Sequence[tuple[int, int]] = field(default_factory=list)  # [lo, hi) rows into sentences
     chunk_hashes: Sequence[str] = field(default_factory=list)

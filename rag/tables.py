@@ -8,15 +8,16 @@ A generation stores, beside ``store.sqlite``, two integer tables (``.npy``, memo
 
 Document rows number the documents in their stored order. :class:`ChunkTable` and
 :class:`SentenceTable` read them as the sequences of :class:`~rag.types.Chunk` and
-``(doc_id, start, end)`` that a freshly built index holds as lists: a row becomes an object only when
-it is read. Columns that only a writer needs (the embedded texts' hashes) are a :class:`LazyColumn`,
-fetched from SQLite on first use.
+``(doc_id, start, end)`` that a freshly built index holds as lists, and :class:`DocumentTable` reads
+the documents as the mapping it holds: a row becomes an object only when it is read (a document from
+SQLite by its key). Columns that only a writer needs (the texts' hashes) are fetched on first use.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, overload
@@ -119,17 +120,17 @@ class ChunkTable(Sequence[Chunk]):
 class LazyColumn(Sequence[str]):
     """One text column of the SQLite store, read in full on first use (thread-safe)."""
 
-    def __init__(self, path: Path, table: str, column: str) -> None:
-        self._path, self._query = path, f"SELECT {column} FROM {table} ORDER BY row"
-        self._values: list[str] | None = None
+    def __init__(self, path: Path, table: str, column: str, order: str = "row") -> None:
+        self._path, self._query = path, f"SELECT {column} FROM {table} ORDER BY {order}"
+        self._values: list[Any] | None = None
         self._lock = threading.Lock()
 
-    def _load(self) -> list[str]:
+    def _load(self) -> list[Any]:
         with self._lock:
             if self._values is None:
                 con = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True)
                 try:
-                    self._values = [r[0] for r in con.execute(self._query)]
+                    self._values = [r[0] if len(r) == 1 else r for r in con.execute(self._query)]
                 finally:
                     con.close()
             return self._values
@@ -194,24 +195,117 @@ def check_tables(chunk_table: np.ndarray, sentence_table: np.ndarray, n_docs: in
     return None
 
 
+_DOCUMENT = "doc_id, title, date, source, url, author, path, text"
+
+
+def _document(row: tuple[Any, ...]) -> Document:
+    return Document(doc_id=row[0], title=row[1], date=row[2], source=row[3], url=row[4], author=row[5],
+                    path=row[6], text=row[7])
+
+
 def _read_documents(con: sqlite3.Connection) -> tuple[dict[str, Document], dict[str, str]]:
     docs, hashes = {}, {}
-    for row in con.execute("SELECT doc_id, title, date, source, url, author, path, text, content_hash "
-                           "FROM documents ORDER BY rowid"):
-        docs[row[0]] = Document(doc_id=row[0], title=row[1], date=row[2], source=row[3], url=row[4],
-                                author=row[5], path=row[6], text=row[7])
+    for row in con.execute(f"SELECT {_DOCUMENT}, content_hash FROM documents ORDER BY rowid"):
+        docs[row[0]] = _document(row)
         hashes[row[0]] = row[8]
     return docs, hashes
 
 
+class _Rows:
+    """A view that streams a :class:`DocumentTable`'s rows in stored order, a page at a time."""
+
+    def __init__(self, table: DocumentTable, make: Any) -> None:
+        self._table, self._make = table, make
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __iter__(self) -> Iterator[Any]:
+        last = 0
+        while True:
+            with self._table.lock:
+                page = self._table.con.execute(f"SELECT rowid, {_DOCUMENT} FROM documents WHERE rowid > ? "
+                                               "ORDER BY rowid LIMIT 512", (last,)).fetchall()
+            if not page:
+                return
+            last = page[-1][0]
+            for row in page:
+                yield self._make(_document(row[1:]))
+
+
+class DocumentTable(Mapping[str, Document]):
+    """The documents of an index, read from its SQLite store when asked for (recent ones kept).
+
+    Opening reads only the ids; ``values()`` and ``items()`` stream every document in stored order.
+    The connection is opened at once and kept, so that the generation stays readable after a writer
+    has replaced it.
+    """
+
+    CACHE = 4096
+
+    def __init__(self, path: Path) -> None:
+        self.con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        self.lock = threading.Lock()
+        self._ids = [r[0] for r in self.con.execute("SELECT doc_id FROM documents ORDER BY rowid")]
+        self._known = set(self._ids)
+        self._cache: OrderedDict[str, Document] = OrderedDict()
+
+    def __getitem__(self, doc_id: str) -> Document:
+        with self.lock:
+            doc = self._cache.get(doc_id)
+            if doc is not None:
+                self._cache.move_to_end(doc_id)
+                return doc
+            if doc_id not in self._known:
+                raise KeyError(doc_id)
+            row = self.con.execute(f"SELECT {_DOCUMENT} FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+            if row is None:
+                raise KeyError(doc_id)
+            doc = self._cache[doc_id] = _document(row)
+            if len(self._cache) > self.CACHE:
+                self._cache.popitem(last=False)
+            return doc
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._known
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def values(self) -> _Rows:  # type: ignore[override]
+        return _Rows(self, lambda doc: doc)
+
+    def items(self) -> _Rows:  # type: ignore[override]
+        return _Rows(self, lambda doc: (doc.doc_id, doc))
+
+
+class LazyHashes(Mapping[str, str]):
+    """Each document's content hash, read from SQLite on first use (only writers need them)."""
+
+    def __init__(self, path: Path) -> None:
+        self._column = LazyColumn(path, "documents", "doc_id, content_hash", order="rowid")
+
+    def _map(self) -> dict[str, str]:
+        return dict(self._column)
+
+    def __getitem__(self, doc_id: str) -> str:
+        return self._map()[doc_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._map())
+
+    def __len__(self) -> int:
+        return len(self._column)
+
+
 def read_columns(gen: Path) -> tuple[Any, ...]:
-    """Documents from SQLite; chunks and sentences as memory-mapped tables; hashes on first use."""
-    con = sqlite3.connect(f"file:{gen / 'store.sqlite'}?mode=ro", uri=True)
-    try:
-        docs, hashes = _read_documents(con)
-        ids = [r[0] for r in con.execute("SELECT chunk_id FROM chunks ORDER BY row")]
-    finally:
-        con.close()
+    """Documents read on demand, chunks and sentences as memory-mapped tables, hashes on first use."""
+    docs = DocumentTable(gen / "store.sqlite")
+    with docs.lock:
+        ids = [r[0] for r in docs.con.execute("SELECT chunk_id FROM chunks ORDER BY row")]
     chunk_table = np.load(gen / CHUNK_TABLE, allow_pickle=False, mmap_mode="r")
     sentence_table = np.load(gen / SENTENCE_TABLE, allow_pickle=False, mmap_mode="r")
     problem = check_tables(chunk_table, sentence_table, len(docs))
@@ -221,7 +315,8 @@ def read_columns(gen: Path) -> tuple[Any, ...]:
     doc_ids = list(docs)
     sentences = SentenceTable(sentence_table, doc_ids)
     chunks = ChunkTable(chunk_table, ids, doc_ids, docs, sentences)
-    return (docs, hashes, chunks, chunks.spans, LazyColumn(gen / "store.sqlite", "chunks", "embed_hash"),
+    return (docs, LazyHashes(gen / "store.sqlite"), chunks, chunks.spans,
+            LazyColumn(gen / "store.sqlite", "chunks", "embed_hash"),
             sentences, LazyColumn(gen / "store.sqlite", "sentences", "embed_hash"))
 
 

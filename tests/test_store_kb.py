@@ -136,6 +136,25 @@ def test_rows_open_as_columns_equal_to_the_stored_rows(kb: KnowledgeBase, tmp_pa
     assert chunks[-1] == rows[2][-1] and chunks[1:3] == rows[2][1:3] and sentences[2:4] == rows[5][2:4]
 
 
+def test_documents_are_read_on_demand_and_outlive_a_replaced_generation(kb: KnowledgeBase, tmp_path: Path) -> None:
+    opened = KnowledgeBase.open(tmp_path / "index")
+    docs = opened._snapshot.data.documents
+    assert isinstance(docs, tables.DocumentTable) and list(docs) == [d.doc_id for d in kb.documents()]
+    assert "no-such-article" not in docs
+    with pytest.raises(KeyError):
+        docs["no-such-article"]
+    gen = current(tmp_path / "index")
+    path = tmp_path / "miners.txt"
+    for text in (NEW_ARTICLE, NEW_ARTICLE_V2):  # two writes by another handle remove the opened generation
+        path.write_text(text, encoding="utf-8")
+        kb.add([path])
+    assert not (tmp_path / "index" / gen).exists()
+    for q in QUERIES:
+        hits = opened.search(q, k=3)
+        assert hits and all(opened.document(h.doc_id).text[h.start:h.end] == h.text for h in hits)
+    assert opened.documents() == [d for d in kb.documents() if d.doc_id != "miners"]
+
+
 def test_index_written_before_the_tables_opens_and_updates(kb: KnowledgeBase, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
     _rewrite_generation(index_dir, drop=("chunk_table.npy", "sentence_table.npy"))
