@@ -27,18 +27,15 @@ def child(folder: str) -> dict:
     embedder.embed(["warm"])
     from rag import KnowledgeBase
 
-    def rss_mib() -> float:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
-
     t = time.perf_counter()
     kb = KnowledgeBase.open(folder, embedder=embedder)
-    out = {"open_s": time.perf_counter() - t, "rss_open_mib": rss_mib()}
+    out = {"open_s": time.perf_counter() - t, "rss_open_mib": common.mib(common.rss_bytes())}
     answers = []
     for i, q in enumerate(QUESTIONS):
         t = time.perf_counter()
         answers.append(kb.ask(q).text)
         out[f"ask{i + 1}_s"] = time.perf_counter() - t
-    out["rss_answer_mib"] = rss_mib()
+    out["rss_answer_mib"] = common.mib(common.rss_bytes())
     out["answers"] = answers
     return out
 

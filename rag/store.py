@@ -339,10 +339,8 @@ def _load_generation(gen: Path, verify: bool) -> IndexData:
         if manifest.get("confidence_scale") != CONFIDENCE_SCALE:
             # The stored threshold was calibrated for another confidence: use today's default.
             config = config.with_(answer_threshold=Config().answer_threshold)
-        if tables.CHUNK_TABLE in manifest.get("files", {}):
-            docs, hashes, chunks, chunk_sents, chunk_hashes, sentences, sentence_hashes = tables.read_columns(gen)
-        else:  # written before the tables: every row from SQLite
-            docs, hashes, chunks, chunk_sents, chunk_hashes, sentences, sentence_hashes = tables.read_rows(gen)
+        # Written before the tables: every row from SQLite.
+        rows = tables.read_columns(gen) if tables.CHUNK_TABLE in manifest.get("files", {}) else tables.read_rows(gen)
         chunk_vectors = np.load(gen / "chunk_vectors.npy", allow_pickle=False, mmap_mode="r")
         sentence_vectors = np.load(gen / "sentence_vectors.npy", allow_pickle=False, mmap_mode="r")
         vector_store = manifest.get("vector_store", {"name": "faiss"})
@@ -352,18 +350,16 @@ def _load_generation(gen: Path, verify: bool) -> IndexData:
         raise
     except (sqlite3.DatabaseError, KeyError, ValueError, OSError, IndexError, EOFError, zipfile.BadZipFile) as e:
         raise IndexCorruptError(f"cannot read the index in {gen}: {e}; rebuild the index") from e
-    data = IndexData(config=config, embedder=manifest["embedder"], documents=docs, doc_hashes=hashes,
-                     chunks=chunks, chunk_sents=chunk_sents, chunk_hashes=chunk_hashes,
-                     chunk_vectors=chunk_vectors, sentences=sentences, sentence_hashes=sentence_hashes,
+    data = IndexData(config=config, embedder=manifest["embedder"], **vars(rows), chunk_vectors=chunk_vectors,
                      sentence_vectors=sentence_vectors, faiss_index=faiss_index,
                      index_type=manifest.get("index_type", "flat"), bm25=bm25,
                      created_at=manifest.get("created_at", ""), updated_at=manifest.get("updated_at", ""),
                      generation=int(manifest.get("generation", 0)), vector_store=vector_store)
     counts = manifest.get("counts", {})
-    if (counts.get("chunks") != len(chunks) or (faiss_index is not None and faiss_index.ntotal != len(chunks))
-            or len(chunk_vectors) != len(chunks) or bm25.size != len(chunks)
-            or len(sentence_vectors) != len(sentences)
-            or (bm25.sentence_terms is not None and bm25.sentence_terms.shape[0] != len(sentences))):
+    n_chunks, n_sentences = len(rows.chunks), len(rows.sentences)
+    if (counts.get("chunks") != n_chunks or (faiss_index is not None and faiss_index.ntotal != n_chunks)
+            or len(chunk_vectors) != n_chunks or bm25.size != n_chunks or len(sentence_vectors) != n_sentences
+            or (bm25.sentence_terms is not None and bm25.sentence_terms.shape[0] != n_sentences)):
         raise IndexCorruptError(f"index parts in {gen} disagree on the number of chunks; rebuild the index")
     if faiss_index is None:
         # A Milvus collection serves the chunk vectors. Its count is not checked here: a writer

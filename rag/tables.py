@@ -19,6 +19,7 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
 
@@ -117,32 +118,39 @@ class ChunkTable(Sequence[Chunk]):
         return np.asarray(self.table[:, 6], dtype=np.int64)
 
 
-class LazyColumn(Sequence[str]):
-    """One text column of the SQLite store, read in full on first use (thread-safe)."""
+class _Lazy:
+    """The rows of one query on the SQLite store, fetched once, on first use (thread-safe)."""
 
-    def __init__(self, path: Path, table: str, column: str, order: str = "row") -> None:
-        self._path, self._query = path, f"SELECT {column} FROM {table} ORDER BY {order}"
-        self._values: list[Any] | None = None
+    def __init__(self, path: Path, query: str, make: Any) -> None:
+        self._path, self._query, self._make = path, query, make
+        self._value: Any = None
         self._lock = threading.Lock()
 
-    def _load(self) -> list[Any]:
+    def get(self) -> Any:
         with self._lock:
-            if self._values is None:
+            if self._value is None:
                 con = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True)
                 try:
-                    self._values = [r[0] if len(r) == 1 else r for r in con.execute(self._query)]
+                    self._value = self._make(con.execute(self._query))
                 finally:
                     con.close()
-            return self._values
+            return self._value
+
+
+class LazyColumn(Sequence[str]):
+    """One text column of the SQLite store, read in full on first use."""
+
+    def __init__(self, path: Path, table: str, column: str) -> None:
+        self._rows = _Lazy(path, f"SELECT {column} FROM {table} ORDER BY row", lambda rows: [r[0] for r in rows])
 
     def __len__(self) -> int:
-        return len(self._load())
+        return len(self._rows.get())
 
     def __getitem__(self, i: Any) -> Any:
-        return self._load()[i]
+        return self._rows.get()[i]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._load())
+        return iter(self._rows.get())
 
 
 def chunk_ids(chunks: Sequence[Chunk]) -> Sequence[str]:
@@ -286,22 +294,32 @@ class LazyHashes(Mapping[str, str]):
     """Each document's content hash, read from SQLite on first use (only writers need them)."""
 
     def __init__(self, path: Path) -> None:
-        self._column = LazyColumn(path, "documents", "doc_id, content_hash", order="rowid")
-
-    def _map(self) -> dict[str, str]:
-        return dict(self._column)
+        self._map = _Lazy(path, "SELECT doc_id, content_hash FROM documents ORDER BY rowid", dict)
 
     def __getitem__(self, doc_id: str) -> str:
-        return self._map()[doc_id]
+        return self._map.get()[doc_id]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._map())
+        return iter(self._map.get())
 
     def __len__(self) -> int:
-        return len(self._column)
+        return len(self._map.get())
 
 
-def read_columns(gen: Path) -> tuple[Any, ...]:
+@dataclass(frozen=True)
+class Rows:
+    """The rows of a generation, named as :class:`rag.store.IndexData` names them."""
+
+    documents: Mapping[str, Document]
+    doc_hashes: Mapping[str, str]
+    chunks: Sequence[Chunk]
+    chunk_sents: Sequence[tuple[int, int]]
+    chunk_hashes: Sequence[str]
+    sentences: Sequence[tuple[str, int, int]]
+    sentence_hashes: Sequence[str]
+
+
+def read_columns(gen: Path) -> Rows:
     """Documents read on demand, chunks and sentences as memory-mapped tables, hashes on first use."""
     docs = DocumentTable(gen / "store.sqlite")
     with docs.lock:
@@ -315,12 +333,12 @@ def read_columns(gen: Path) -> tuple[Any, ...]:
     doc_ids = list(docs)
     sentences = SentenceTable(sentence_table, doc_ids)
     chunks = ChunkTable(chunk_table, ids, doc_ids, docs, sentences)
-    return (docs, LazyHashes(gen / "store.sqlite"), chunks, chunks.spans,
-            LazyColumn(gen / "store.sqlite", "chunks", "embed_hash"),
-            sentences, LazyColumn(gen / "store.sqlite", "sentences", "embed_hash"))
+    return Rows(docs, LazyHashes(gen / "store.sqlite"), chunks, chunks.spans,
+                LazyColumn(gen / "store.sqlite", "chunks", "embed_hash"),
+                sentences, LazyColumn(gen / "store.sqlite", "sentences", "embed_hash"))
 
 
-def read_rows(gen: Path) -> tuple[Any, ...]:
+def read_rows(gen: Path) -> Rows:
     """Every row of an index written before the tables, as Python objects."""
     con = sqlite3.connect(f"file:{gen / 'store.sqlite'}?mode=ro", uri=True)
     try:
@@ -338,4 +356,4 @@ def read_rows(gen: Path) -> tuple[Any, ...]:
             chunk_hashes.append(h)
     finally:
         con.close()
-    return docs, hashes, chunks, chunk_sents, chunk_hashes, sentences, sentence_hashes
+    return Rows(docs, hashes, chunks, chunk_sents, chunk_hashes, sentences, sentence_hashes)

@@ -22,8 +22,9 @@ from rag import (
     IndexNotFoundError,
     KnowledgeBase,
     QueryError,
+    store,
+    tables,
 )
-from rag import store, tables
 from rag.embed import HashEmbedder
 
 QUERIES = ["Who was killed alongside Soleimani?", "arrest warrant for Trump", "109 US troops brain injury",
@@ -126,14 +127,15 @@ def _rewrite_generation(index_dir: Path, drop: tuple[str, ...] = (), replace: di
 def test_rows_open_as_columns_equal_to_the_stored_rows(kb: KnowledgeBase, tmp_path: Path) -> None:
     """Chunks and sentences read from the integer tables are the ones the SQLite rows describe."""
     gen = tmp_path / "index" / current(tmp_path / "index")
-    docs, hashes, chunks, chunk_sents, chunk_hashes, sentences, sentence_hashes = tables.read_columns(gen)
-    rows = tables.read_rows(gen)
+    cols, rows = tables.read_columns(gen), tables.read_rows(gen)
+    chunks, sentences = cols.chunks, cols.sentences
     assert isinstance(chunks, tables.ChunkTable) and isinstance(sentences, tables.SentenceTable)
-    assert (docs, hashes) == rows[:2]
-    assert list(chunks) == rows[2] == list(kb._snapshot.data.chunks) and chunks == rows[2]
-    assert [tuple(map(int, s)) for s in chunk_sents] == rows[3]
-    assert list(chunk_hashes) == rows[4] and list(sentences) == rows[5] and list(sentence_hashes) == rows[6]
-    assert chunks[-1] == rows[2][-1] and chunks[1:3] == rows[2][1:3] and sentences[2:4] == rows[5][2:4]
+    assert (cols.documents, cols.doc_hashes) == (rows.documents, rows.doc_hashes)
+    assert list(chunks) == rows.chunks == list(kb._snapshot.data.chunks) and chunks == rows.chunks
+    assert [tuple(map(int, s)) for s in cols.chunk_sents] == rows.chunk_sents
+    assert list(cols.chunk_hashes) == rows.chunk_hashes and list(sentences) == rows.sentences
+    assert list(cols.sentence_hashes) == rows.sentence_hashes
+    assert chunks[-1] == rows.chunks[-1] and chunks[1:3] == rows.chunks[1:3] and sentences[2:4] == rows.sentences[2:4]
 
 
 def test_documents_are_read_on_demand_and_outlive_a_replaced_generation(kb: KnowledgeBase, tmp_path: Path) -> None:
